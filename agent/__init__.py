@@ -1,0 +1,1 @@
+"""The LangGraph agent: route -> retrieve -> tools -> generate -> verify, or refuse."""

@@ -1,0 +1,1 @@
+"""Fine-tuning: knowledge base -> dataset -> LoRA training -> evaluation -> GGUF export -> Modelfile."""

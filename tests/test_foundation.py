@@ -1,0 +1,105 @@
+"""The package skeleton: paths, cheap import, the CLI and `shoeagent doctor`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shoeagent import doctor, paths
+from shoeagent.cli import _build
+from shoeagent.lang import detect_language
+
+runner = CliRunner()
+
+
+def test_home_follows_env(shoeagent_home):
+    assert paths.home() == shoeagent_home
+    assert paths.chroma_dir().parent == shoeagent_home
+    assert paths.shoemold_gguf().parent == paths.models_dir()
+    assert paths.chat_db().parent == shoeagent_home
+
+
+def test_base_gguf_is_the_packaged_smollm2():
+    gguf = paths.base_gguf()
+    assert gguf.name == paths.BASE_GGUF_NAME
+    with gguf.open("rb") as f:
+        assert f.read(4) == b"GGUF"
+
+
+def test_base_gguf_override_must_exist(monkeypatch, tmp_path):
+    monkeypatch.setenv("SHOEAGENT_BASE_GGUF", str(tmp_path / "missing.gguf"))
+    with pytest.raises(paths.MissingFileError, match="SHOEAGENT_BASE_GGUF"):
+        paths.base_gguf()
+
+
+def test_subpackages_map_to_top_level_folders():
+    repo = Path(__file__).resolve().parents[1]
+    assert paths.knowledge_entries_dir().parent == repo / "knowledge"
+    assert paths.packaged_adapter_dir().parent == repo / "finetune"
+
+
+def test_import_is_cheap():
+    """`import shoeagent` must not pull in the heavy engines (they load on first use)."""
+    code = (
+        "import sys, shoeagent, shoeagent.cli;"
+        "heavy = [m for m in ('torch', 'transformers', 'llama_cpp', 'chromadb', 'langgraph', 'textual')"
+        " if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("How do I stop my leather boots going moldy?", "en"),
+        ("皮鞋發霉怎麼辦？", "zh"),
+        ("皮鞋发霉怎么办？", "zh"),
+        ("鞋櫃濕度 RH 80% 會發霉嗎", "zh"),
+        ("Is 青黴 dangerous on my sneakers?", "en"),
+    ],
+)
+def test_detect_language(text, lang):
+    assert detect_language(text) == lang
+
+
+def test_cli_version_and_help():
+    app = _build()
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and "shoeagent" in result.output
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "doctor" in result.output
+
+
+def test_doctor_reports_no_ollama_and_embedded_usable(monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # discard port: nothing listens
+    result = runner.invoke(_build(), ["doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["embedded_usable"] is True
+    by_name = {c["name"]: c for c in report["checks"]}
+    assert by_name["ollama"]["status"] == "warn" and "127.0.0.1:9" in by_name["ollama"]["detail"]
+    assert by_name["base model"]["status"] == "ok"
+    assert by_name["cuda"]["status"] in {"ok", "warn"}
+
+
+def test_doctor_fails_without_base_model(monkeypatch, tmp_path):
+    monkeypatch.setenv("SHOEAGENT_BASE_GGUF", str(tmp_path / "nope.gguf"))
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")
+    result = runner.invoke(_build(), ["doctor", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["embedded_usable"] is False
+
+
+def test_ollama_host_normalisation(monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", "example.internal:1234")
+    assert doctor.ollama_host() == "http://example.internal:1234"
+    monkeypatch.delenv("OLLAMA_HOST")
+    assert doctor.ollama_host() == doctor.DEFAULT_OLLAMA_HOST

@@ -1,0 +1,1 @@
+"""The Textual terminal chat for the shoe-mold agent (`shoeagent chat`)."""
