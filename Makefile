@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 
 # Builds what the embedded path needs and is missing (knowledge index, shoemold GGUF); quick when all is built.
 models: setup
-	$(BIN)/shoeagent build
+	$(BIN)/shoeagent kb build
+	$(BIN)/shoeagent export --if-missing
 
 chat: models
 	$(BIN)/shoeagent chat

@@ -1,0 +1,222 @@
+"""Text features shared by the offline embedding and the lexical scorer, for English and Chinese.
+
+A text becomes a bag of weighted features: English word stems and their character 3-5-grams (which
+survive typos and inflections), numbers, Chinese character unigrams and bigrams (Chinese has no
+spaces, and bigrams approximate words), and a few bilingual synonym groups ("mould", "mildew",
+"發霉" and "长霉" all also yield ``s:mold``). Simplified characters are mapped to Traditional first,
+so a Simplified question matches the Traditional entries. Question words and particles yield no
+features: they say nothing about which fact sheet answers a question.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from functools import lru_cache
+
+# Bump when the features change: it is part of the embedding config, hence of the index's name.
+FEATURES_VERSION = 2
+
+_SIMPLIFIED = (
+    "霉湿气异脏洁净干脚袜药处预晒阳风温垫柜纸报变颜点绿发长运动胶带内层细养护剂机过敏癣痒闻储纳节汗衬缝线损坏开软弹缓冲击轻"
+    "硅这么样办吗会为们还应该问题买旧对后时间几个让没关从经见觉头门车东边实验检断诊疗医状伤孩儿宝肤环条计测标准数据范围设备"
+    "电热冻杀灭钟喷雾灯撑织纤维绒鳄质种类区别较适选择优缺刷拭晾吸透网塑链鞋带帮跟楦垫里换洗衣烘碱兰霜纶丝锈毡营养皮层"
+)
+_TRADITIONAL = (
+    "霉濕氣異髒潔淨乾腳襪藥處預曬陽風溫墊櫃紙報變顏點綠發長運動膠帶內層細養護劑機過敏癬癢聞儲納節汗襯縫線損壞開軟彈緩衝擊輕"
+    "矽這麼樣辦嗎會為們還應該問題買舊對後時間幾個讓沒關從經見覺頭門車東邊實驗檢斷診療醫狀傷孩兒寶膚環條計測標準數據範圍設備"
+    "電熱凍殺滅鐘噴霧燈撐織纖維絨鱷質種類區別較適選擇優缺刷拭晾吸透網塑鏈鞋帶幫跟楦墊裡換洗衣烘鹼蘭霜綸絲鏽氈營養皮層"
+)
+# Traditional variants that Taiwanese writers use interchangeably.
+_VARIANTS = {"黴": "霉", "溼": "濕", "裏": "裡", "臺": "台", "着": "著"}
+_CHAR_MAP = str.maketrans({**dict(zip(_SIMPLIFIED, _TRADITIONAL, strict=True)), **_VARIANTS})
+
+EN_STOPWORDS = frozenset(
+    """a an the and or but if then so of to in on at by for with from into onto about as than too very
+    i me my mine we our you your he she it its they them their this that these those there here
+    is am are was were be been being do does did doing done have has had having can could should would
+    will shall may might must need want get gets got getting what which who whom whose when where why how
+    any some all each every no not nor only own same just also still yet again ever even please thanks
+    thank hi hello ok okay really actually maybe something anything way lot lots much many more most
+    tell know let like one ones thing things stuff kind sort bit little make makes made keep""".split()
+)
+# Particles and pronouns: no feature, and no bigram that contains one ("霉了", "我的").
+ZH_PARTICLES = frozenset("的了嗎呢吧啊喔哦呀嘛嗯欸耶哪我你妳他她它們這那個是在和與及或也都就很把被")
+# Question and modal words: no unigram, and no bigram made only of them ("怎麼", "可以"), but "性能" stays.
+ZH_WEAK = frozenset("什怎為何請問該會要能可以還又讓給得著麼辦些嗎如")
+ZH_STOP_BIGRAMS = frozenset("為什 一下 有沒 沒有 因為 所以 如果 需要 知道 一些 有些 的話".split())
+
+# Bilingual synonym groups: any member adds the group's feature, so differently worded questions meet.
+SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # group: (English words, Chinese phrases). General footwear/mold vocabulary, not tuned to queries.
+    "mold": (("mold", "mould", "moldy", "mouldy", "mildew", "mildewy", "fungus", "fungi", "fungal", "spore", "spores"),
+             ("霉", "真菌", "孢子", "菌絲", "白毛", "綠毛")),
+    "odor": (("odor", "odour", "smell", "smelly", "stink", "stinky", "musty", "reek", "funk", "funky", "pong", "whiff"),
+             ("臭", "異味", "氣味", "味道", "霉味")),
+    "shoe": (("shoe", "sneaker", "trainer", "kicks", "boot", "footwear", "sandal", "loafer", "heels", "slipper"),
+             ("鞋", "靴")),
+    "sneaker": (("sneaker", "trainer", "kicks", "runners", "running", "gym", "sport", "sports", "athletic"),
+                ("球鞋", "運動鞋", "跑鞋", "慢跑鞋", "布鞋")),
+    "humidity": (("humid", "humidity", "rh", "damp", "dampness", "moist", "moisture", "wet", "soggy", "soaked", "soaking"),
+                 ("濕", "潮", "水氣", "受潮", "回潮", "返潮")),
+    "dry": (("dry", "dried", "drying", "dryer", "dehumidifier", "dehumidify", "desiccant", "silica"),
+            ("乾", "除濕", "乾燥劑", "矽膠")),
+    "clean": (("clean", "wash", "wipe", "scrub", "brush", "disinfect", "sanitize", "sanitise", "remove", "rid"),
+              ("清潔", "清洗", "洗", "擦", "刷", "消毒", "清除", "去除")),
+    "leather": (("leather", "suede", "nubuck", "hide"), ("皮革", "皮鞋", "麂皮", "真皮", "牛皮", "牛巴戈")),
+    "synthetic": (("pleather", "faux", "synthetic", "pu", "pvc", "vegan", "leatherette"),
+                  ("合成皮", "人造皮", "仿皮", "皮革")),
+    "canvas": (("canvas", "fabric", "textile", "mesh", "knit", "cotton"), ("帆布", "布鞋", "網布", "織物", "布料", "針織")),
+    "insole": (("insole", "footbed", "liner", "lining", "sockliner"), ("鞋墊", "內裡", "鞋底墊", "腳床")),
+    "sole": (("sole", "outsole", "midsole", "tread"), ("鞋底", "大底", "中底")),
+    "closet": (("closet", "cabinet", "cupboard", "wardrobe", "rack", "storage", "store", "stored", "storing"),
+               ("鞋櫃", "衣櫃", "櫃", "收納", "存放", "儲存", "收起來")),
+    "basement": (("basement", "cellar", "garage", "storeroom", "attic"), ("地下室", "儲藏室", "車庫", "閣樓")),
+    "aircon": (("aircon", "ac", "conditioner", "conditioning", "hvac"), ("冷氣", "空調")),
+    "health": (("health", "allergy", "allergic", "asthma", "sick", "ill", "infection", "rash", "itch", "itchy",
+                "breathe", "breathing", "lung", "lungs"),
+               ("健康", "過敏", "氣喘", "感染", "癢", "皮膚", "呼吸", "咳嗽")),
+    "athletes_foot": (("athlete", "athletes", "tinea", "dermatophyte", "dermatophytes"), ("香港腳", "足癬", "腳氣", "皮癬菌")),
+    "doctor": (("doctor", "dermatologist", "gp", "clinic", "physician", "podiatrist"), ("醫師", "醫生", "看診", "皮膚科", "就醫")),
+    "sweat": (("sweat", "sweaty", "perspiration", "perspire"), ("汗", "流汗")),
+    "alcohol": (("alcohol", "ethanol", "isopropyl", "rubbing"), ("酒精",)),
+    "vinegar": (("vinegar",), ("醋",)),
+    "bleach": (("bleach", "chlorine", "clorox", "hypochlorite"), ("漂白", "氯")),
+    "baking_soda": (("baking", "soda", "bicarbonate"), ("小蘇打",)),
+    "charcoal": (("charcoal", "carbon", "bamboo"), ("竹炭", "活性碳", "活性炭", "木炭")),
+    "protective_gear": (("mask", "gloves", "respirator", "n95", "ppe", "goggles"), ("口罩", "手套", "防護", "護目鏡")),
+    "outdoors": (("outdoor", "outdoors", "outside", "balcony", "yard", "garden"), ("戶外", "室外", "陽台", "外面")),
+    "sun": (("sun", "sunlight", "sunshine", "uv", "ultraviolet", "sunny"), ("太陽", "日曬", "曬", "陽光", "紫外線")),
+    "rain": (("rain", "rainy", "monsoon", "puddle", "storm", "downpour"), ("雨", "梅雨", "颱風")),
+    "temperature": (("temperature", "heat", "hot", "warm", "cold", "cool", "degree", "degrees", "celsius", "freeze",
+                     "freezer", "freezing"),
+                    ("溫度", "熱", "冷", "冰", "凍", "幾度", "氣溫")),
+    "duration": (("hour", "hours", "day", "days", "overnight", "week", "weeks", "minute", "minutes"),
+                 ("小時", "多久", "幾天", "過夜", "天內", "分鐘")),
+    "discard": (("throw", "discard", "toss", "bin", "trash", "salvage", "salvageable", "ruined"),
+                ("丟", "丟掉", "報廢", "還能穿", "換新")),
+    "leak": (("leak", "leaking", "leaky", "seep", "seeping", "pipe", "plumbing"), ("漏水", "滲水", "水管", "壁癌")),
+    "glue": (("glue", "adhesive", "cement", "bonded"), ("膠", "黏膠", "膠水")),
+    "laces": (("lace", "laces", "shoelace", "shoelaces"), ("鞋帶",)),
+    "shoe_tree": (("tree", "trees", "shaper", "stuffing"), ("鞋楦", "鞋撐")),
+    "cabinet_air": (("ventilate", "ventilation", "airflow", "airing", "fan", "breeze"), ("通風", "電風扇", "風扇", "吹風")),
+}
+
+_TOKEN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z]+|\d+(?:\.\d+)?")
+_CJK_RUN_RE = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+# Weight of one occurrence of each feature kind (the prefix before ":").
+KIND_WEIGHTS: dict[str, float] = {
+    "w": 1.0,  # English word stem
+    "c": 0.08,  # English character n-gram (a 6-letter word has ~15 of them)
+    "n": 0.7,  # number
+    "u": 0.4,  # Chinese character
+    "b": 1.0,  # Chinese character bigram
+    "s": 0.7,  # synonym group
+}
+
+
+def normalize(text: str) -> str:
+    """Width-fold, lowercase, map Simplified/variant characters to Traditional."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return text.translate(_CHAR_MAP)
+
+
+_VOWELS = frozenset("aeiou")
+
+
+def stem(word: str) -> str:
+    """A light English stemmer (Porter's steps 1a/1b): plurals, -ed, -ing; n-grams cover the rest."""
+    if len(word) <= 3:
+        return word
+    if word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("es") and word[-3] in "sxz" or word.endswith(("ches", "shes")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        base = word[: -len(suffix)]
+        if word.endswith(suffix) and len(base) >= 3 and any(c in "aeiouy" for c in base):
+            if base.endswith(("at", "bl", "iz")):
+                return base + "e"
+            if len(base) >= 2 and base[-1] == base[-2] and base[-1] not in "lsz":
+                return base[:-1]
+            if len(base) == 3 and base[0] not in _VOWELS and base[1] in _VOWELS and base[2] not in "aeiouwxy":
+                return base + "e"
+            return base
+    return word
+
+
+@lru_cache(maxsize=1)
+def _synonym_index() -> tuple[dict[str, set[str]], list[tuple[str, str]]]:
+    by_word: dict[str, set[str]] = {}
+    phrases: list[tuple[str, str]] = []
+    for group, (words, zh_phrases) in SYNONYMS.items():
+        for word in words:
+            by_word.setdefault(word, set()).add(group)
+            by_word.setdefault(stem(word), set()).add(group)
+        phrases.extend((normalize(p), group) for p in zh_phrases)
+    return by_word, phrases
+
+
+def features(text: str) -> Counter[str]:
+    """Feature counts of ``text``; the feature's kind is its prefix (see :data:`KIND_WEIGHTS`)."""
+    norm = normalize(text)
+    by_word, phrases = _synonym_index()
+    bag: Counter[str] = Counter()
+    groups: set[str] = set()
+    for token in _TOKEN_RE.findall(norm):
+        if _CJK_RUN_RE.match(token):
+            _cjk_features(token, bag)
+        elif token[0].isdigit():
+            bag["n:" + token] += 1
+        elif token not in EN_STOPWORDS and len(token) > 1:
+            stemmed = stem(token)
+            bag["w:" + stemmed] += 1
+            bag.update("c:" + gram for gram in _chargrams(token))
+            groups.update(by_word.get(token, ()))
+            groups.update(by_word.get(stemmed, ()))
+    for phrase, group in phrases:
+        if phrase in norm:
+            groups.add(group)
+    bag.update("s:" + group for group in groups)
+    return bag
+
+
+def weighted(text: str) -> dict[str, float]:
+    """Features weighted by kind, with sublinear term frequency (1 + log tf) so repeats don't dominate."""
+    return {f: KIND_WEIGHTS[f[0]] * (1.0 + math.log(n)) for f, n in features(text).items()}
+
+
+def _chargrams(word: str) -> list[str]:
+    padded = f"<{word}>"
+    if len(padded) <= 3:
+        return [padded]
+    return [padded[i : i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1)]
+
+
+def _cjk_features(run: str, bag: Counter[str]) -> None:
+    for ch in run:
+        if ch not in ZH_PARTICLES and ch not in ZH_WEAK:
+            bag["u:" + ch] += 1
+    for i in range(len(run) - 1):
+        pair = run[i : i + 2]
+        if pair in ZH_STOP_BIGRAMS or pair[0] in ZH_PARTICLES or pair[1] in ZH_PARTICLES:
+            continue
+        if pair[0] in ZH_WEAK and pair[1] in ZH_WEAK:
+            continue
+        bag["b:" + pair] += 1
+
+
+# Synonym groups that only questions about shoes and mold tend to mention.
+DOMAIN_GROUPS = ("mold", "odor", "shoe", "sneaker", "insole", "sole", "laces", "athletes_foot", "shoe_tree")
+
+
+def domain_terms(bag: Counter[str]) -> float:
+    """How many core-domain synonym groups (shoes, mold, smell, shoe parts) a feature bag mentions, capped at 2, / 2."""
+    return min(2, sum(1 for group in DOMAIN_GROUPS if bag.get("s:" + group))) / 2

@@ -1,0 +1,188 @@
+"""A BM25-style lexical scorer over the indexed documents, normalised to [0, 1] by query coverage,
+and a spelling corrector for English query words built from the same documents.
+
+``score(q, d) = Σ_t w(t)·idf(t)·sat(t, d) / Σ_t w(t)·idf(t)`` over the query's features ``t``, where
+``sat`` is BM25's length-normalised term-frequency saturation divided by its limit ``k1 + 1``. It reads as "how much of
+what the query says (weighted by how telling each word is) this document covers". Query features the
+corpus has never seen get the highest idf, so a question about a leather *sofa* covers less than one
+about leather *boots*: this is what lets a single threshold reject out-of-domain questions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from shoeagent.knowledge.features import EN_STOPWORDS, KIND_WEIGHTS, SYNONYMS, features, normalize
+
+K1 = 0.6  # low saturation: one mention of a term already counts for much
+B = 0.75
+
+
+@dataclass
+class _Posting:
+    docs: np.ndarray  # document indices
+    sat: np.ndarray  # saturated, length-normalised tf in [0, 1]
+    weight: np.ndarray  # the feature's weight in the document (kind weight, sublinear tf)
+
+
+class LexicalIndex:
+    """Inverted index over documents' features with coverage-normalised BM25 scoring.
+
+    ``idf_from`` lets an index of short fields (titles) use the idf of the full documents.
+    """
+
+    def __init__(self, texts: list[str], idf_from: LexicalIndex | None = None) -> None:
+        self.size = len(texts)
+        self._idf_from = idf_from
+        bags = [features(t) for t in texts]
+        lengths = np.array([sum(KIND_WEIGHTS[f[0]] * n for f, n in bag.items()) for bag in bags], dtype=np.float64)
+        avg = float(lengths.mean()) if self.size else 1.0
+        norms = K1 * (1 - B + B * lengths / (avg or 1.0))
+        postings: dict[str, tuple[list[int], list[float], list[float]]] = {}
+        for i, bag in enumerate(bags):
+            for feature, tf in bag.items():
+                docs, sats, weights = postings.setdefault(feature, ([], [], []))
+                docs.append(i)
+                sats.append(tf / (tf + norms[i]))
+                weights.append(KIND_WEIGHTS[feature[0]] * (1.0 + math.log(tf)))
+        self._postings = {
+            f: _Posting(np.array(d, dtype=np.int32), np.array(s, dtype=np.float32), np.array(w, dtype=np.float32))
+            for f, (d, s, w) in postings.items()
+        }
+        self._unseen_idf = self._idf_of_df(0)
+        # Each document's own idf-weighted mass, the denominator of recall().
+        self._mass = np.zeros(self.size, dtype=np.float64)
+        for feature, posting in self._postings.items():
+            self._mass[posting.docs] += posting.weight * self.feature_idf(feature)
+
+    def _idf_of_df(self, df: int) -> float:
+        return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
+
+    def feature_idf(self, feature: str) -> float:
+        """Inverse document frequency of ``feature`` (highest for unseen features)."""
+        if self._idf_from is not None:
+            return self._idf_from.feature_idf(feature)
+        posting = self._postings.get(feature)
+        return self._idf_of_df(len(posting.docs)) if posting is not None else self._unseen_idf
+
+    def known(self, feature: str) -> bool:
+        source = self._idf_from or self
+        return feature in source._postings
+
+    def scores(self, query: str | Counter[str]) -> np.ndarray:
+        """Coverage in [0, 1]: how much of the query each document covers (zeros for a featureless query)."""
+        bag = features(query) if isinstance(query, str) else query
+        result = np.zeros(self.size, dtype=np.float64)
+        total = 0.0
+        for feature, tf in bag.items():
+            if feature[0] == "b" and not self.known(feature):
+                # An unseen Chinese bigram is mostly a word boundary ("帶發" in "鞋帶發霉"); its characters
+                # still count as unigrams, so an unknown topic is still noticed.
+                continue
+            weight = KIND_WEIGHTS[feature[0]] * (1.0 + math.log(tf)) * self.feature_idf(feature)
+            total += weight
+            posting = self._postings.get(feature)
+            if posting is not None:
+                result[posting.docs] += weight * posting.sat  # a posting lists each doc once
+        return result / total if total > 0 else result
+
+    def known_fraction(self, query: str | Counter[str]) -> float:
+        """Share of the query's idf-weighted features that occur anywhere in the corpus (0 to 1)."""
+        bag = features(query) if isinstance(query, str) else query
+        known = total = 0.0
+        for feature, tf in bag.items():
+            seen = self.known(feature)
+            if feature[0] == "b" and not seen:
+                continue
+            weight = KIND_WEIGHTS[feature[0]] * (1.0 + math.log(tf)) * self.feature_idf(feature)
+            total += weight
+            known += weight if seen else 0.0
+        return known / total if total > 0 else 0.0
+
+    def recall(self, query: str | Counter[str]) -> np.ndarray:
+        """Recall in [0, 1]: how much of each document the query mentions (idf-weighted)."""
+        bag = features(query) if isinstance(query, str) else query
+        result = np.zeros(self.size, dtype=np.float64)
+        for feature in bag:
+            posting = self._postings.get(feature)
+            if posting is not None:
+                result[posting.docs] += posting.weight * self.feature_idf(feature)
+        return np.divide(result, self._mass, out=np.zeros_like(result), where=self._mass > 0)
+
+
+_WORD_RE = re.compile(r"[a-z]+")
+
+
+def _deletes(word: str, depth: int) -> set[str]:
+    """All strings made by deleting up to ``depth`` characters from ``word`` (SymSpell's trick)."""
+    result = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
+        result |= frontier
+    return result
+
+
+def _distance(a: str, b: str) -> int:
+    """Optimal-string-alignment edit distance (a swap of neighbours counts as one edit)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+class Speller:
+    """Corrects misspelled English words in a query to words of the indexed documents.
+
+    Only words the corpus (or the synonym table) does not know, of 5 or more letters, are
+    corrected: one edit for words up to 6 letters, two for longer ones; the most frequent
+    candidate wins. "basment" becomes "basement", "vinager" becomes "vinegar".
+    """
+
+    MIN_LEN = 5
+
+    def __init__(self, texts: list[str]) -> None:
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(_WORD_RE.findall(normalize(text)))
+        for words, _ in SYNONYMS.values():
+            counts.update({w: 1 for w in words if w not in counts})
+        self.counts = counts
+        self._index: dict[str, list[str]] = {}
+        for word in counts:
+            if len(word) >= self.MIN_LEN - 1:
+                for variant in _deletes(word, self._depth(word)):
+                    self._index.setdefault(variant, []).append(word)
+
+    @staticmethod
+    def _depth(word: str) -> int:
+        return 1 if len(word) <= 6 else 2
+
+    def correct_word(self, word: str) -> str:
+        if len(word) < self.MIN_LEN or word in self.counts or word in EN_STOPWORDS:
+            return word
+        depth = self._depth(word)
+        candidates = {c for variant in _deletes(word, depth) for c in self._index.get(variant, ())}
+        best = None
+        for candidate in candidates:
+            distance = _distance(word, candidate)
+            if distance <= depth:
+                key = (distance, -self.counts[candidate], candidate)
+                if best is None or key < best[0]:
+                    best = (key, candidate)
+        return best[1] if best else word
+
+    def correct(self, text: str) -> str:
+        """``text`` with unknown English words replaced by their closest known word, if any."""
+        return _WORD_RE.sub(lambda m: self.correct_word(m.group(0)), normalize(text))

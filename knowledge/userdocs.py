@@ -1,0 +1,151 @@
+"""User documents: validating the files a user adds to the knowledge base, and cutting them into chunks.
+
+Users can add their own Markdown or plain-text notes (``shoeagent kb add PATH``). They are kept in a
+separate Chroma collection, chunked by headings and paragraphs (~500 characters), each chunk tagged
+with its file and position so an answer can cite it. Their text is data to quote, never instructions
+to follow; the agent sees them marked as user documents (``Hit.category == "user_document"``).
+PDF is not supported: no PDF library ships with shoeagent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ALLOWED_SUFFIXES = (".md", ".markdown", ".txt")
+MAX_FILE_BYTES = 2_000_000
+TARGET_CHUNK_CHARS = 500
+MAX_CHUNK_CHARS = 800
+USER_CATEGORY = "user_document"
+
+_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_SENTENCE_RE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+")
+
+
+class UserDocumentError(ValueError):
+    """A user document cannot be added; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a user document."""
+
+    index: int
+    heading: str
+    text: str
+
+
+def validate_path(path: Path | str) -> Path:
+    """The resolved path of a file that may be added, or :class:`UserDocumentError` saying why not."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserDocumentError(f"{p}: no such file")
+    if not p.is_file():
+        raise UserDocumentError(f"{p}: not a regular file (give the path of a .md or .txt file)")
+    suffix = p.suffix.lower()
+    if suffix == ".pdf":
+        raise UserDocumentError(
+            f"{p}: PDF is not supported (no PDF library is installed); convert it to .txt or .md first"
+        )
+    if suffix not in ALLOWED_SUFFIXES:
+        raise UserDocumentError(f"{p}: unsupported file type {suffix or '(none)'!r}; allowed: {', '.join(ALLOWED_SUFFIXES)}")
+    size = p.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise UserDocumentError(f"{p}: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit; split the file")
+    if size == 0:
+        raise UserDocumentError(f"{p}: the file is empty")
+    return p.resolve()
+
+
+def read_document(path: Path) -> str:
+    """The text of a validated document (UTF-8, BOM removed, line endings normalised)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserDocumentError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise UserDocumentError(f"{path}: the file contains only whitespace")
+    return text
+
+
+def file_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def path_key(path: Path) -> str:
+    """A short stable key for a document path, used in chunk ids."""
+    return hashlib.sha1(str(path).encode("utf-8")).hexdigest()[:12]
+
+
+def chunk_text(text: str, target: int = TARGET_CHUNK_CHARS, limit: int = MAX_CHUNK_CHARS) -> list[Chunk]:
+    """Split by Markdown headings, then pack paragraphs into chunks of about ``target`` characters.
+
+    Paragraphs longer than ``limit`` are split at sentence ends (hard-cut if a sentence is longer).
+    Each chunk records the heading it falls under, and starts with it, so it reads on its own.
+    """
+    chunks: list[Chunk] = []
+    for heading, paragraphs in _sections(text):
+        pieces: list[str] = []
+        for paragraph in paragraphs:
+            pieces.extend(_split_long(paragraph, limit))
+        buffer = ""
+        for piece in pieces:
+            if buffer and len(buffer) + len(piece) + 2 > target:
+                chunks.append(_make_chunk(len(chunks), heading, buffer))
+                buffer = piece
+            else:
+                buffer = f"{buffer}\n\n{piece}" if buffer else piece
+        if buffer:
+            chunks.append(_make_chunk(len(chunks), heading, buffer))
+    return chunks
+
+
+def _make_chunk(index: int, heading: str, body: str) -> Chunk:
+    text = f"{heading}\n\n{body}" if heading and not body.startswith(heading) else body
+    return Chunk(index=index, heading=heading, text=text)
+
+
+def _sections(text: str) -> list[tuple[str, list[str]]]:
+    sections: list[tuple[str, list[str]]] = []
+    heading = ""
+    lines: list[str] = []
+
+    def flush() -> None:
+        paragraphs = [" ".join(p.split("\n")).strip() for p in re.split(r"\n\s*\n", "\n".join(lines))]
+        paragraphs = [p for p in paragraphs if p]
+        if paragraphs:
+            sections.append((heading, paragraphs))
+
+    for line in text.split("\n"):
+        match = _HEADING_RE.match(line)
+        if match:
+            flush()
+            heading, lines = match.group(1), []
+        else:
+            lines.append(line)
+    flush()
+    return sections
+
+
+def _split_long(paragraph: str, limit: int) -> list[str]:
+    if len(paragraph) <= limit:
+        return [paragraph]
+    parts: list[str] = []
+    buffer = ""
+    for sentence in (s for s in _SENTENCE_RE.split(paragraph) if s and s.strip()):
+        while len(sentence) > limit:
+            parts.extend([buffer] if buffer else [])
+            buffer = ""
+            parts.append(sentence[:limit])
+            sentence = sentence[limit:]
+        if buffer and len(buffer) + len(sentence) > limit:
+            parts.append(buffer)
+            buffer = sentence.strip()
+        else:
+            buffer = f"{buffer} {sentence.strip()}".strip() if buffer else sentence.strip()
+    if buffer:
+        parts.append(buffer)
+    return parts
