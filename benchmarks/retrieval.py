@@ -5,7 +5,7 @@
 
 Everything runs in a temporary Chroma directory, so the user's index is untouched. ``--scale``
 also measures synthetic knowledge bases of N entries (real entries repeated with shuffled sentences
-and a distinguishing token) to show how latency and build time grow.
+and a distinguishing token, without example questions) to show how latency and build time grow.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def measure(entries_dir: Path, queries: list[str], repeats: int) -> dict[str, An
     return {
         "entries": report.entries,
         "documents": report.documents,
+        "questions": report.questions,
         "full_rebuild_s": round(rebuild_s, 3),
         "noop_build_s": round(noop_s, 3),
         "first_search_load_s": round(load_s, 3),

@@ -62,8 +62,8 @@ def _build(force: bool) -> None:
         typer.echo(f"Knowledge index is up to date: {report.entries} entries ({report.collection}, {kb.location}).")
     else:
         typer.echo(
-            f"Indexed {report.entries} entries ({report.embedded} documents embedded) in {report.seconds:.1f} s "
-            f"into {report.collection} at {kb.location}."
+            f"Indexed {report.entries} entries with {report.questions} example questions "
+            f"({report.embedded} documents embedded) in {report.seconds:.1f} s into {report.collection} at {kb.location}."
         )
     if report.removed:
         typer.echo(f"Removed outdated index(es): {', '.join(report.removed)}.")
@@ -184,7 +184,7 @@ def _print_eval(result: dict[str, Any], failures: bool) -> None:
     from rich.table import Table
 
     columns = {"n_queries": "n", "n_ood": "ood", "hit_at_1": "hit@1", "hit_at_3": "hit@3", "mrr": "MRR",
-               "ood_rejection": "OOD rej", "in_domain_answered": "answered", "raw_hit_at_3": "raw hit@3"}
+               "ood_rejection": "OOD rej", "false_refusal": "false ref", "raw_hit_at_3": "raw hit@3"}
     table = Table(title=f"Retrieval at threshold {result['threshold']} (hits below it count as misses)")
     table.add_column("set")
     for header in columns.values():

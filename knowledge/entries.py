@@ -32,8 +32,12 @@ CATEGORIES: dict[str, str] = {
 STAGES = ("basics", "diagnosis", "prevention", "treatment")
 TOOLS = ("mold_risk", "dew_point", "material_care", "drying_plan", "diagnose_symptoms")
 REQUIRED_FIELDS = ("id", "category", "stage", "title", "body", "key_facts", "tools", "references")
+# Example user questions per language (doc2query): indexed with the entry so a user's wording meets it.
+OPTIONAL_FIELDS = ("questions",)
+ALLOWED_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 MAX_KEY_FACTS = 4
 MAX_REFERENCES = 2
+MAX_QUESTIONS = 12
 
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _URL_RE = re.compile(r"^https?://[^\s/]+\.[^\s]+$")
@@ -71,6 +75,7 @@ class Entry:
     key_facts: dict[str, list[str]]
     tools: list[str]
     references: list[Reference]
+    questions: dict[str, list[str]] = field(default_factory=dict)
     source_file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 
@@ -83,6 +88,8 @@ class Entry:
         data = asdict(self)
         data.pop("source_file")
         data.pop("line")
+        if not data["questions"]:
+            data.pop("questions")  # entries without questions hash as they did before the field existed
         return data
 
 
@@ -164,9 +171,9 @@ def _parse_entry(path: Path, node: Any, loader: Any) -> Entry:
         key = key_node.value
         if key in fields:
             raise KnowledgeFileError(path, _line(key_node), f"field {key!r} appears twice")
-        if key not in REQUIRED_FIELDS:
+        if key not in ALLOWED_FIELDS:
             raise KnowledgeFileError(
-                path, _line(key_node), f"unknown field {key!r} (allowed: {', '.join(REQUIRED_FIELDS)})"
+                path, _line(key_node), f"unknown field {key!r} (allowed: {', '.join(ALLOWED_FIELDS)})"
             )
         fields[key] = value_node
     entry_id = fields["id"].value if "id" in fields and isinstance(fields["id"], yaml.ScalarNode) else None
@@ -178,7 +185,8 @@ def _parse_entry(path: Path, node: Any, loader: Any) -> Entry:
     def fail(name: str, problem: str, at: Any = None) -> KnowledgeFileError:
         return KnowledgeFileError(path, _line(at if at is not None else fields[name]), f"{label}: {problem}")
 
-    values = {name: loader.construct_object(fields[name], deep=True) for name in REQUIRED_FIELDS}
+    values = {name: loader.construct_object(fields[name], deep=True) for name in REQUIRED_FIELDS if name in fields}
+    values.update({name: loader.construct_object(fields[name], deep=True) for name in OPTIONAL_FIELDS if name in fields})
 
     entry_id = values["id"]
     if not isinstance(entry_id, str) or not _ID_RE.match(entry_id):
@@ -241,6 +249,8 @@ def _parse_entry(path: Path, node: Any, loader: Any) -> Entry:
             raise fail("references", f"reference url {ref['url']!r} is not an http(s) URL", ref_node)
         references.append(Reference(title=ref["title"].strip(), url=ref["url"]))
 
+    questions = _questions(values["questions"], fields["questions"], fail) if "questions" in values else {}
+
     return Entry(
         id=entry_id,
         category=category,
@@ -250,17 +260,19 @@ def _parse_entry(path: Path, node: Any, loader: Any) -> Entry:
         key_facts=key_facts,
         tools=list(tools),
         references=references,
+        questions=questions,
         source_file=str(path),
         line=_line(node),
     )
 
 
-def _mapping_value(node: Any, key: str) -> Any:
-    """The value node under ``key`` in a YAML mapping node, if it is a sequence (for precise line numbers)."""
+def _mapping_value(node: Any, key: str, any_kind: bool = False) -> Any:
+    """The value node under ``key`` in a YAML mapping node, if it is a sequence (or, with ``any_kind``,
+    whatever it is), for precise line numbers."""
     import yaml
 
     for key_node, value_node in getattr(node, "value", []):
-        if getattr(key_node, "value", None) == key and isinstance(value_node, yaml.SequenceNode):
+        if getattr(key_node, "value", None) == key and (any_kind or isinstance(value_node, yaml.SequenceNode)):
             return value_node
     return None
 
@@ -274,4 +286,37 @@ def _bilingual_text(value: Any, name: str, fail: Any) -> dict[str, str]:
         if not isinstance(text, str) or not text.strip():
             raise fail(name, f"{name}.{lang} must be non-empty text")
         result[lang] = text.strip()
+    return result
+
+
+def _questions(value: Any, node: Any, fail: Any) -> dict[str, list[str]]:
+    """Validate ``questions``: per language (en and/or zh) a list of distinct, non-empty questions."""
+    if not isinstance(value, dict) or not value or not set(value) <= set(LANGS):
+        raise fail("questions", "questions must be a mapping with the keys 'en' and/or 'zh'")
+    result: dict[str, list[str]] = {}
+    for lang in LANGS:
+        if lang not in value:
+            continue
+        items = value[lang]
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_QUESTIONS:
+            raise fail("questions", f"questions.{lang} must be a list of 1-{MAX_QUESTIONS} questions",
+                       _mapping_value(node, lang, any_kind=True))
+        item_nodes = _mapping_value(node, lang)
+        seen: set[str] = set()
+        cleaned = []
+        for position, item in enumerate(items):
+            at = item_nodes.value[position] if item_nodes is not None else None
+            if not isinstance(item, str) or not item.strip():
+                raise fail("questions", f"questions.{lang} has an empty or non-text item {item!r}", at)
+            text = " ".join(item.split())
+            has_cjk = bool(_CJK_RE.search(text))
+            if lang == "zh" and not has_cjk:
+                raise fail("questions", f"questions.zh item {text!r} contains no Chinese text", at)
+            if lang == "en" and has_cjk:
+                raise fail("questions", f"questions.en item {text!r} contains Chinese text", at)
+            if text.casefold() in seen:
+                raise fail("questions", f"questions.{lang} lists {text!r} twice", at)
+            seen.add(text.casefold())
+            cleaned.append(text)
+        result[lang] = cleaned
     return result

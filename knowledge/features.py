@@ -17,7 +17,7 @@ from collections import Counter
 from functools import lru_cache
 
 # Bump when the features change: it is part of the embedding config, hence of the index's name.
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 
 _SIMPLIFIED = (
     "霉湿气异脏洁净干脚袜药处预晒阳风温垫柜纸报变颜点绿发长运动胶带内层细养护剂机过敏癣痒闻储纳节汗衬缝线损坏开软弹缓冲击轻"
@@ -51,25 +51,33 @@ ZH_STOP_BIGRAMS = frozenset("為什 一下 有沒 沒有 因為 所以 如果 �
 # Bilingual synonym groups: any member adds the group's feature, so differently worded questions meet.
 SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # group: (English words, Chinese phrases). General footwear/mold vocabulary, not tuned to queries.
-    "mold": (("mold", "mould", "moldy", "mouldy", "mildew", "mildewy", "fungus", "fungi", "fungal", "spore", "spores"),
-             ("霉", "真菌", "孢子", "菌絲", "白毛", "綠毛")),
-    "odor": (("odor", "odour", "smell", "smelly", "stink", "stinky", "musty", "reek", "funk", "funky", "pong", "whiff"),
-             ("臭", "異味", "氣味", "味道", "霉味")),
-    "shoe": (("shoe", "sneaker", "trainer", "kicks", "boot", "footwear", "sandal", "loafer", "heels", "slipper"),
-             ("鞋", "靴")),
+    "mold": (("mold", "mould", "moldy", "mouldy", "mildew", "mildewy", "fungus", "fungi", "fungal", "spore", "spores",
+              "fuzz", "fuzzy", "mycelium", "hyphae", "penicillium", "aspergillus", "cladosporium", "alternaria",
+              "mucor", "rhizopus", "stachybotrys", "eurotium"),
+             ("霉", "真菌", "孢子", "菌絲", "白毛", "綠毛", "菌斑", "青黴", "麴菌", "麴黴", "毛毛")),
+    "odor": (("odor", "odour", "smell", "smelly", "stink", "stinky", "musty", "reek", "funk", "funky", "pong", "whiff",
+              "stench", "deodorize", "deodorise", "deodorizer", "deodorant", "mvoc", "mvocs"),
+             ("臭", "異味", "氣味", "味道", "霉味", "除臭")),
+    "shoe": (("shoe", "sneaker", "trainer", "kicks", "boot", "footwear", "sandal", "loafer", "heels", "slipper",
+              "oxford", "oxfords", "brogue", "brogues", "clog", "clogs", "cleat", "cleats", "wellies", "wellington",
+              "flip", "flops", "moccasin", "espadrille", "espadrilles", "pumps", "flats", "mules"),
+             ("鞋", "靴", "拖鞋", "涼鞋")),
     "sneaker": (("sneaker", "trainer", "kicks", "runners", "running", "gym", "sport", "sports", "athletic"),
                 ("球鞋", "運動鞋", "跑鞋", "慢跑鞋", "布鞋")),
     "humidity": (("humid", "humidity", "rh", "damp", "dampness", "moist", "moisture", "wet", "soggy", "soaked", "soaking"),
                  ("濕", "潮", "水氣", "受潮", "回潮", "返潮")),
-    "dry": (("dry", "dried", "drying", "dryer", "dehumidifier", "dehumidify", "desiccant", "silica"),
-            ("乾", "除濕", "乾燥劑", "矽膠")),
-    "clean": (("clean", "wash", "wipe", "scrub", "brush", "disinfect", "sanitize", "sanitise", "remove", "rid"),
-              ("清潔", "清洗", "洗", "擦", "刷", "消毒", "清除", "去除")),
+    "dry": (("dry", "dried", "drying", "dryer", "dehumidifier", "dehumidify", "desiccant", "silica", "tumble",
+             "hairdryer", "absorber", "absorbent"),
+            ("乾", "除濕", "乾燥劑", "矽膠", "烘", "晾", "吸濕")),
+    "clean": (("clean", "cleaner", "wash", "wipe", "scrub", "brush", "disinfect", "sanitize", "sanitise", "remove", "rid",
+               "launder", "laundry", "kill", "antifungal"),
+              ("清潔", "清洗", "洗", "擦", "刷", "消毒", "清除", "去除", "除霉", "去霉", "殺菌", "抗菌")),
     "leather": (("leather", "suede", "nubuck", "hide"), ("皮革", "皮鞋", "麂皮", "真皮", "牛皮", "牛巴戈")),
     "synthetic": (("pleather", "faux", "synthetic", "pu", "pvc", "vegan", "leatherette"),
                   ("合成皮", "人造皮", "仿皮", "皮革")),
     "canvas": (("canvas", "fabric", "textile", "mesh", "knit", "cotton"), ("帆布", "布鞋", "網布", "織物", "布料", "針織")),
-    "insole": (("insole", "footbed", "liner", "lining", "sockliner"), ("鞋墊", "內裡", "鞋底墊", "腳床")),
+    "insole": (("insole", "footbed", "liner", "lining", "sockliner", "orthotic", "orthotics", "insert", "inserts"),
+               ("鞋墊", "內裡", "鞋底墊", "腳床", "矯正鞋墊")),
     "sole": (("sole", "outsole", "midsole", "tread"), ("鞋底", "大底", "中底")),
     "closet": (("closet", "cabinet", "cupboard", "wardrobe", "rack", "storage", "store", "stored", "storing"),
                ("鞋櫃", "衣櫃", "櫃", "收納", "存放", "儲存", "收起來")),
@@ -78,7 +86,8 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "health": (("health", "allergy", "allergic", "asthma", "sick", "ill", "infection", "rash", "itch", "itchy",
                 "breathe", "breathing", "lung", "lungs"),
                ("健康", "過敏", "氣喘", "感染", "癢", "皮膚", "呼吸", "咳嗽")),
-    "athletes_foot": (("athlete", "athletes", "tinea", "dermatophyte", "dermatophytes"), ("香港腳", "足癬", "腳氣", "皮癬菌")),
+    "athletes_foot": (("athlete", "athletes", "tinea", "dermatophyte", "dermatophytes", "toenail", "onychomycosis"),
+                      ("香港腳", "足癬", "腳氣", "皮癬菌", "灰指甲", "甲癬")),
     "doctor": (("doctor", "dermatologist", "gp", "clinic", "physician", "podiatrist"), ("醫師", "醫生", "看診", "皮膚科", "就醫")),
     "sweat": (("sweat", "sweaty", "perspiration", "perspire"), ("汗", "流汗")),
     "alcohol": (("alcohol", "ethanol", "isopropyl", "rubbing"), ("酒精",)),
@@ -213,10 +222,14 @@ def _cjk_features(run: str, bag: Counter[str]) -> None:
         bag["b:" + pair] += 1
 
 
-# Synonym groups that only questions about shoes and mold tend to mention.
-DOMAIN_GROUPS = ("mold", "odor", "shoe", "sneaker", "insole", "sole", "laces", "athletes_foot", "shoe_tree")
+# The knowledge base's domain is where two kinds of words meet: footwear, and mold, damp, smell or
+# care. Either alone is common outside it (a leather sofa's mold, running-shoe advice).
+FOOTWEAR_GROUPS = ("shoe", "sneaker", "insole", "sole", "laces", "shoe_tree")
+CARE_GROUPS = ("mold", "odor", "humidity", "dry", "clean", "sweat", "athletes_foot", "leak")
 
 
-def domain_terms(bag: Counter[str]) -> float:
-    """How many core-domain synonym groups (shoes, mold, smell, shoe parts) a feature bag mentions, capped at 2, / 2."""
-    return min(2, sum(1 for group in DOMAIN_GROUPS if bag.get("s:" + group))) / 2
+def domain_flags(bag: Counter[str]) -> tuple[float, float]:
+    """(1.0 if the feature bag mentions footwear, 1.0 if it mentions mold/damp/smell/care), else 0.0s."""
+    footwear = any(bag.get("s:" + group) for group in FOOTWEAR_GROUPS)
+    care = any(bag.get("s:" + group) for group in CARE_GROUPS)
+    return float(footwear), float(care)

@@ -33,13 +33,14 @@ class _Posting:
 class LexicalIndex:
     """Inverted index over documents' features with coverage-normalised BM25 scoring.
 
-    ``idf_from`` lets an index of short fields (titles) use the idf of the full documents.
+    Documents are texts, or their feature bags (:func:`.features.features`) when the caller has them
+    already. ``idf_from`` lets an index of short fields (titles) use the idf of the full documents.
     """
 
-    def __init__(self, texts: list[str], idf_from: LexicalIndex | None = None) -> None:
+    def __init__(self, texts: list[str] | list[Counter[str]], idf_from: LexicalIndex | None = None) -> None:
         self.size = len(texts)
         self._idf_from = idf_from
-        bags = [features(t) for t in texts]
+        bags = [features(t) if isinstance(t, str) else t for t in texts]
         lengths = np.array([sum(KIND_WEIGHTS[f[0]] * n for f, n in bag.items()) for bag in bags], dtype=np.float64)
         avg = float(lengths.mean()) if self.size else 1.0
         norms = K1 * (1 - B + B * lengths / (avg or 1.0))
@@ -91,12 +92,13 @@ class LexicalIndex:
                 result[posting.docs] += weight * posting.sat  # a posting lists each doc once
         return result / total if total > 0 else result
 
-    def known_fraction(self, query: str | Counter[str]) -> float:
-        """Share of the query's idf-weighted features that occur anywhere in the corpus (0 to 1)."""
+    def known_fraction(self, query: str | Counter[str], also: LexicalIndex | None = None) -> float:
+        """Share of the query's idf-weighted features that occur anywhere in the corpus, or in the
+        corpus of ``also`` (0 to 1)."""
         bag = features(query) if isinstance(query, str) else query
         known = total = 0.0
         for feature, tf in bag.items():
-            seen = self.known(feature)
+            seen = self.known(feature) or (also is not None and also.known(feature))
             if feature[0] == "b" and not seen:
                 continue
             weight = KIND_WEIGHTS[feature[0]] * (1.0 + math.log(tf)) * self.feature_idf(feature)

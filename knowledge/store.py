@@ -1,16 +1,19 @@
 """The knowledge store: a Chroma index of the curated entries (plus user documents) and hybrid search.
 
 Each entry is indexed twice, once per language (ids ``<entry>:en`` and ``<entry>:zh``), with all
-it needs to be cited stored as metadata. The collection is named after the entries' content hash and
-the embedding config, so building is idempotent: unchanged entries are never embedded again, and a
-changed knowledge base gets a fresh collection (the old one is dropped only after the new one is
-complete). Files are validated before the store is touched.
+it needs to be cited stored as metadata, and each of its example user questions once more (ids
+``<entry>:q:<lang>:<n>``, metadata ``kind: question``), so that a question worded the way users
+ask meets the entry it belongs to (doc2query). The collection is named after the entries' content
+hash, the index layout and the embedding config, so building is idempotent: unchanged entries are
+never embedded again, and a changed knowledge base gets a fresh collection (the old one is dropped
+only after the new one is complete). Files are validated before the store is touched.
 
-A query's candidates are Chroma's nearest neighbours under the offline n-gram embedding plus the
-best matches of a coverage-normalised BM25 (:mod:`shoeagent.knowledge.lexical`, which also fixes
-English typos); :mod:`shoeagent.knowledge.ranking` turns their signals into one calibrated score in
-[0, 1], per entry the best of its two language versions. Scores below :data:`RELEVANCE_THRESHOLD`
-mean "nothing relevant".
+A query's candidates are Chroma's nearest neighbours under the offline n-gram embedding, the best
+matches of a coverage-normalised BM25 (:mod:`shoeagent.knowledge.lexical`, which also fixes English
+typos), and the entries whose example questions resemble the query most (by BM25 coverage and by
+cosine, each entry-language taking its best question). :mod:`shoeagent.knowledge.ranking` turns
+their signals into one calibrated score in [0, 1], per entry the best of its two language versions.
+Scores below :data:`RELEVANCE_THRESHOLD` mean "nothing relevant".
 
 Storage is ``chromadb.PersistentClient`` under :func:`shoeagent.paths.chroma_dir`, or a Chroma
 server when ``CHROMA_HOST`` (and ``CHROMA_PORT``, default 8000) are set.
@@ -28,19 +31,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
     from shoeagent.knowledge.entries import Entry
     from shoeagent.knowledge.lexical import LexicalIndex, Speller
+    from shoeagent.knowledge.vectors import VectorIndex
 
 log = logging.getLogger("shoeagent.knowledge")
 
 # Hits scoring below this mean the knowledge base has nothing relevant (the agent then refuses).
-# Chosen with the scoring models on knowledge/eval/retrieval_a.jsonl (balanced accuracy between
-# answering in-domain and rejecting out-of-domain queries), checked on retrieval_b.jsonl:
-# `python -m shoeagent.knowledge.evaluate --fit`, then `shoeagent eval retrieval`.
-RELEVANCE_THRESHOLD: float = 0.59
+# Chosen with the scoring models on knowledge/eval/retrieval_a.jsonl (reject at least 95% of its
+# out-of-domain queries, then refuse as few in-domain ones as possible: evaluate.choose_threshold),
+# checked on retrieval_b.jsonl: `python -m shoeagent.knowledge.evaluate --fit`, then
+# `shoeagent eval retrieval` (which reports false_refusal, the in-domain queries scoring below it).
+RELEVANCE_THRESHOLD: float = 0.3504
 # Added to the ranking (not to Hit.score) of entries whose stage matches the question's route.
 ROUTE_BOOST = 0.05
 ROUTE_STAGES = {"diagnosis": "diagnosis", "prevention": "prevention", "treatment": "treatment", "general": "basics"}
@@ -49,6 +54,11 @@ MAX_QUERY_CHARS = 2000
 # Nearest neighbours fetched from Chroma per collection, and lexical candidates added to them.
 CANDIDATES = 40
 UPSERT_BATCH = 128
+# Embeddings read back from Chroma per call when loading (bounds the memory it takes at once).
+LOAD_BATCH = 1000
+# Bump when what is indexed per entry changes: it is part of the collection name, so an index of
+# another layout is never mistaken for a current one.
+INDEX_LAYOUT = 2
 KB_PREFIX = "kb-"
 USER_PREFIX = "userdocs-"
 
@@ -91,6 +101,7 @@ class BuildReport:
     skipped: bool
     seconds: float
     removed: list[str] = field(default_factory=list)
+    questions: int = 0
 
 
 @dataclass
@@ -159,6 +170,16 @@ class KnowledgeBase:
         self._lexical: LexicalIndex | None = None
         self._speller: Speller | None = None
         self._titles: LexicalIndex | None = None
+        # The kb collection's embeddings (its documents, then its example questions) for exact cosine.
+        self._vectors: VectorIndex | None = None
+        self._kb_rows: Any = None  # rows in _docs of the kb collection's documents, in _vectors order
+        # Example questions: their lexical index, the row in _docs of the document each belongs to,
+        # and each kb document's questions as one field (in _kb_rows order).
+        self._question_lexical: LexicalIndex | None = None
+        self._question_fields: LexicalIndex | None = None
+        self._question_owner: Any = None
+        self._has_questions: Any = None  # per row of _docs
+        self._user_count = 0
         self._by_entry: dict[str, dict[str, _Doc]] = {}
         self._kb_collection: Any = None
         self._user_collection: Any = None
@@ -276,11 +297,16 @@ class KnowledgeBase:
                 self._quarantine_store(f"{type(exc).__name__}: {exc}")
                 return self._build(entries, content_hash(entries), True, progress, start)
 
+    def _kb_collection_name(self, digest: str) -> str:
+        return f"{KB_PREFIX}{digest}-v{INDEX_LAYOUT}-{self._embedding_key()}"
+
     def _build(
         self, entries: list[Entry], digest: str, force: bool, progress: ProgressCallback | None, start: float
     ) -> BuildReport:
-        name = f"{KB_PREFIX}{digest}-{self._embedding_key()}"
-        documents = 2 * len(entries)
+        name = self._kb_collection_name(digest)
+        indexed = _index_documents(entries)
+        documents = len(indexed)
+        questions = sum(1 for _, _, meta in indexed if meta["kind"] == "question")
         fingerprint = _files_fingerprint(self.entries_dir)
         existing = {c.name: c for c in self._kb_collections()}
         collection = existing.get(name)
@@ -292,20 +318,17 @@ class KnowledgeBase:
                 collection.modify(metadata={**collection.metadata, "files": fingerprint})
             removed = self._drop_other_kb_collections(name, existing)
             self._docs = None
-            return BuildReport(name, len(entries), documents, 0, True, time.perf_counter() - start, removed)
+            return BuildReport(name, len(entries), documents, 0, True, time.perf_counter() - start, removed, questions)
 
-        metadata = {"kind": "knowledge", "content_hash": digest, "entries": len(entries), "documents": documents,
-                    "complete": False, "files": fingerprint, "built_at": _utcnow()}
+        metadata = {"kind": "knowledge", "content_hash": digest, "layout": INDEX_LAYOUT, "entries": len(entries),
+                    "documents": documents, "questions": questions, "complete": False, "files": fingerprint,
+                    "built_at": _utcnow()}
         collection = self._open_collection(name, create=True, metadata=metadata)
         present = set(collection.get(include=[])["ids"]) if collection.count() else set()
-        ids, texts, metas = [], [], []
-        for entry in entries:
-            for lang in ("en", "zh"):
-                doc_id = f"{entry.id}:{lang}"
-                if doc_id not in present:
-                    ids.append(doc_id)
-                    texts.append(entry.document(lang))
-                    metas.append(_entry_metadata(entry, lang))
+        missing = [doc for doc in indexed if doc[0] not in present]
+        ids = [doc_id for doc_id, _, _ in missing]
+        texts = [text for _, text, _ in missing]
+        metas = [meta for _, _, meta in missing]
         for first in range(0, len(ids), UPSERT_BATCH):
             batch = slice(first, first + UPSERT_BATCH)
             collection.upsert(ids=ids[batch], documents=texts[batch], metadatas=metas[batch])
@@ -318,7 +341,9 @@ class KnowledgeBase:
         collection.modify(metadata={**metadata, "complete": True})
         removed = self._drop_other_kb_collections(name, existing)
         self._docs = None
-        return BuildReport(name, len(entries), documents, len(ids), False, time.perf_counter() - start, removed)
+        return BuildReport(
+            name, len(entries), documents, len(ids), False, time.perf_counter() - start, removed, questions
+        )
 
     def _drop_other_kb_collections(self, keep: str, existing: dict[str, Any]) -> list[str]:
         removed = [n for n in existing if n != keep]
@@ -441,21 +466,58 @@ class KnowledgeBase:
         self._kb_collection = self._open_collection(collection.name)
         self._user_collection = self._user_collection_or_none()
 
+        import numpy as np
+
+        from shoeagent.knowledge.features import features
+        from shoeagent.knowledge.vectors import VectorIndex
+
         docs: list[_Doc] = []
+        questions: list[_Doc] = []
         for coll in (self._kb_collection, self._user_collection):
             if coll is None or coll.count() == 0:
                 continue
             data = coll.get(include=["documents", "metadatas"])
-            docs.extend(_Doc(i, t, m, coll.name) for i, t, m in zip(data["ids"], data["documents"], data["metadatas"]))
+            for doc_id, text, meta in zip(data["ids"], data["documents"], data["metadatas"]):
+                (questions if meta.get("kind") == "question" else docs).append(_Doc(doc_id, text, meta, coll.name))
+        self._user_count = self._user_collection.count() if self._user_collection is not None else 0
         self._by_entry = {}
         for doc in docs:
             if doc.metadata.get("kind") == "knowledge":
                 self._by_entry.setdefault(doc.metadata["entry_id"], {})[doc.metadata["lang"]] = doc
         self._index_of = {doc.doc_id: i for i, doc in enumerate(docs)}
+        # A question whose entry-language document is absent (a damaged index) cannot be scored.
+        questions = [q for q in questions if _owner_id(q) in self._index_of]
         self._lexical = LexicalIndex([d.text for d in docs])
         self._titles = LexicalIndex([_title_of(d) for d in docs], idf_from=self._lexical)
-        self._speller = Speller([d.text for d in docs])
+        self._speller = Speller([d.text for d in docs] + [q.text for q in questions])
+        question_bags = [features(q.text) for q in questions]
+        self._question_lexical = LexicalIndex(question_bags) if questions else None
+        self._question_owner = np.array([self._index_of[_owner_id(q)] for q in questions], dtype=np.int64)
+        self._has_questions = np.zeros(len(docs), dtype=bool)
+        self._has_questions[self._question_owner] = True
+        kb_docs = [d for d in docs if d.collection == self._kb_collection.name]
+        self._kb_rows = np.array([self._index_of[d.doc_id] for d in kb_docs], dtype=np.int64)
+        # An entry-language's questions as one field: the sum of their feature bags.
+        fields: dict[str, Counter[str]] = {}
+        for q, bag in zip(questions, question_bags):
+            fields.setdefault(_owner_id(q), Counter()).update(bag)
+        self._question_fields = LexicalIndex([fields.get(d.doc_id, Counter()) for d in kb_docs]) if questions else None
+        # The kb collection's embeddings are scored in memory (user documents through Chroma).
+        self._vectors = VectorIndex(self._embeddings_of([d.doc_id for d in kb_docs + questions])) if kb_docs else None
         self._docs = docs
+
+    def _embeddings_of(self, doc_ids: list[str]) -> Iterator[Any]:
+        """The kb collection's stored embeddings of ``doc_ids``, in that order, a batch at a time."""
+        import numpy as np
+
+        for first in range(0, len(doc_ids), LOAD_BATCH):
+            wanted = doc_ids[first : first + LOAD_BATCH]
+            data = self._kb_collection.get(ids=wanted, include=["embeddings"])
+            by_id = dict(zip(data["ids"], data["embeddings"]))
+            missing = [d for d in wanted if d not in by_id]
+            if missing:
+                raise StoreUnavailableError(f"index {self._kb_collection.name} lacks the embeddings of {missing[:3]}")
+            yield np.asarray([by_id[d] for d in wanted], dtype=np.float32)
 
     # ----- search -----------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, route: str | None = None, lang: str | None = None) -> list[Hit]:
@@ -503,8 +565,9 @@ class KnowledgeBase:
 
         self._ensure_ready()
         text = self._speller.correct(query)
+        vector = np.asarray(self.embedding([text])[0], dtype=np.float32)
         try:
-            dense = self._dense_scores(text)
+            user_dense = self._user_dense_scores(vector)
         except Exception as exc:
             if self.host or not _looks_like_store_damage(exc):
                 raise
@@ -513,28 +576,76 @@ class KnowledgeBase:
                 self.build(force=True)
                 self._docs = None
             self._ensure_ready()
-            dense = self._dense_scores(text)
+            user_dense = self._user_dense_scores(vector)
         assert self._docs is not None and self._lexical is not None and self._titles is not None
         bag = features(text)
         coverage = self._lexical.scores(bag)
-        candidates = set(dense)
-        top_lexical = np.argsort(-coverage)[:CANDIDATES]
-        candidates.update(self._docs[i].doc_id for i in top_lexical if coverage[i] > 0)
-        missing = [d for d in candidates if d not in dense]
+        dense, question_dense = self._kb_dense_scores(vector)
+        question_coverage, qfield_coverage, qfield_recall = self._question_lexical_scores(bag)
+        candidates = set(user_dense)
+        for signal in (dense, coverage, question_coverage, question_dense):
+            top = np.argsort(-signal)[:CANDIDATES]
+            candidates.update(self._docs[i].doc_id for i in top if signal[i] > 0)
+        missing = [d for d in candidates if self._docs[self._index_of[d]].collection != self._kb_collection.name
+                   and d not in user_dense]
         if missing:
-            dense.update(self._cosine_of(text, missing))
+            user_dense.update(self._cosine_of(vector, missing))
+        for doc_id, similarity in user_dense.items():
+            dense[self._index_of[doc_id]] = similarity
+        # A document without example questions (a user document, an entry not given any) stands in for
+        # its own questions, so that it is scored on the same scale as the entries that have them.
+        alone = ~self._has_questions
+        question_coverage[alone] = qfield_coverage[alone] = coverage[alone]
+        question_dense[alone] = dense[alone]
+        qfield_recall[alone] = self._lexical.recall(bag)[alone]
         ids = sorted(candidates)
         rows = np.array([self._index_of[d] for d in ids], dtype=np.int64)
         query_lang = detect_language(text)
         matrix = signal_matrix(
             coverage=coverage[rows],
-            dense=np.array([dense[d] for d in ids]),
+            dense=dense[rows],
             title_coverage=self._titles.scores(bag)[rows],
             title_recall=self._titles.recall(bag)[rows],
             same_lang=np.array([1.0 if self._docs[i].metadata.get("lang") == query_lang else 0.0 for i in rows]),
+            question_coverage=question_coverage[rows],
+            question_dense=question_dense[rows],
+            qfield_coverage=qfield_coverage[rows],
+            qfield_recall=qfield_recall[rows],
             query_is_zh=query_lang == "zh",
         )
         return ids, matrix
+
+    def _kb_dense_scores(self, vector: Any) -> tuple[Any, Any]:
+        """Per document: the cosine of the query with the knowledge document itself, and with the
+        closest of its example questions (zeros for user documents and for entries without questions)."""
+        import numpy as np
+
+        assert self._docs is not None
+        dense = np.zeros(len(self._docs))
+        question_dense = np.zeros(len(self._docs))
+        if self._vectors is None:
+            return dense, question_dense
+        similarity = self._vectors.cosine(vector)
+        n_docs = len(self._kb_rows)
+        dense[self._kb_rows] = similarity[:n_docs]
+        np.maximum.at(question_dense, self._question_owner, similarity[n_docs:])
+        return dense, question_dense
+
+    def _question_lexical_scores(self, bag: Counter[str]) -> tuple[Any, Any, Any]:
+        """Per document: how much of the query its best-matching example question covers (BM25), how
+        much of it all its example questions together cover, and how much of them the query mentions
+        (zeros for user documents and for entries without questions)."""
+        import numpy as np
+
+        assert self._docs is not None
+        best = np.zeros(len(self._docs))
+        field_coverage = np.zeros(len(self._docs))
+        field_recall = np.zeros(len(self._docs))
+        if self._question_lexical is not None and self._question_fields is not None:
+            np.maximum.at(best, self._question_owner, self._question_lexical.scores(bag))
+            field_coverage[self._kb_rows] = self._question_fields.scores(bag)
+            field_recall[self._kb_rows] = self._question_fields.recall(bag)
+        return best, field_coverage, field_recall
 
     def score_candidates(self, query: str) -> dict[str, float]:
         """Calibrated relevance in [0, 1] of each candidate document for a cleaned query."""
@@ -543,55 +654,49 @@ class KnowledgeBase:
         ids, matrix = self.candidate_signals(query)
         if not ids:
             return {}
-        known, domain, is_zh = self.query_features(query)
         logits = ranking.rank_logits(matrix, self.rank_weights, self.rank_bias)
-        scores = ranking.calibrated(logits, known, domain, is_zh, self.answer_weights, self.answer_bias)
+        scores = ranking.calibrated(logits, self.query_features(query), self.answer_weights, self.answer_bias)
         return dict(zip(ids, (float(s) for s in scores)))
 
-    def query_features(self, query: str) -> tuple[float, float, bool]:
-        """Per-query inputs of the answerability model: known fraction, domain terms, is Chinese."""
-        from shoeagent.knowledge.features import domain_terms, features
+    def query_features(self, query: str) -> Any:
+        """Per-query inputs of the answerability model (:func:`.ranking.query_features`) for a cleaned query."""
+        from shoeagent.knowledge.features import domain_flags, features
+        from shoeagent.knowledge.ranking import query_features
         from shoeagent.lang import detect_language
 
         self._ensure_ready()
         text = self._speller.correct(query)
         bag = features(text)
-        return self._lexical.known_fraction(bag), domain_terms(bag), detect_language(text) == "zh"
+        known = self._lexical.known_fraction(bag, also=self._question_lexical)
+        footwear, care = domain_flags(bag)
+        return query_features(known, footwear, care, detect_language(text) == "zh")
 
     def _stage_of(self, key: str) -> str | None:
         langs = self._by_entry.get(key)
         return next(iter(langs.values())).metadata["stage"] if langs else None
 
-    def _dense_scores(self, text: str) -> dict[str, float]:
-        vector = self.embedding([text])[0]
-        scores: dict[str, float] = {}
-        for coll in (self._kb_collection, self._user_collection):
-            if coll is None:
-                continue
-            count = coll.count()
-            if count == 0:
-                continue
-            result = coll.query(query_embeddings=[vector], n_results=min(CANDIDATES, count), include=["distances"])
-            for doc_id, distance in zip(result["ids"][0], result["distances"][0]):
-                scores[doc_id] = max(0.0, 1.0 - float(distance))
-        return scores
+    def _user_dense_scores(self, vector: Any) -> dict[str, float]:
+        """Cosine of the query with its nearest user-document chunks (Chroma's nearest neighbours)."""
+        if self._user_collection is None or not self._user_count:
+            return {}
+        result = self._user_collection.query(
+            query_embeddings=[vector], n_results=min(CANDIDATES, self._user_count), include=["distances"]
+        )
+        return {doc_id: max(0.0, 1.0 - float(distance))
+                for doc_id, distance in zip(result["ids"][0], result["distances"][0])}
 
-    def _cosine_of(self, text: str, doc_ids: list[str]) -> dict[str, float]:
+    def _cosine_of(self, query: Any, doc_ids: list[str]) -> dict[str, float]:
+        """Cosine of the query with the given user-document chunks."""
         import numpy as np
 
-        query = np.asarray(self.embedding([text])[0], dtype=np.float32)
+        if self._user_collection is None:
+            return {}
+        data = self._user_collection.get(ids=doc_ids, include=["embeddings"])
         result: dict[str, float] = {}
-        for coll in (self._kb_collection, self._user_collection):
-            if coll is None:
-                continue
-            wanted = [d for d in doc_ids if self._docs[self._index_of[d]].collection == coll.name]
-            if not wanted:
-                continue
-            data = coll.get(ids=wanted, include=["embeddings"])
-            for doc_id, emb in zip(data["ids"], data["embeddings"]):
-                vec = np.asarray(emb, dtype=np.float32)
-                denom = float(np.linalg.norm(vec) * np.linalg.norm(query)) or 1.0
-                result[doc_id] = max(0.0, float(vec @ query) / denom)
+        for doc_id, emb in zip(data["ids"], data["embeddings"]):
+            vec = np.asarray(emb, dtype=np.float32)
+            denom = float(np.linalg.norm(vec) * np.linalg.norm(query)) or 1.0
+            result[doc_id] = max(0.0, float(vec @ query) / denom)
         return result
 
     def _hit(self, key: str, score: float, lang: str) -> Hit:
@@ -629,6 +734,53 @@ class KnowledgeBase:
         )
 
     # ----- introspection ----------------------------------------------------------------------
+    def index_state(self) -> dict[str, Any]:
+        """The index's state for `shoeagent doctor`, without building, repairing or embedding anything.
+
+        ``current`` is true when a complete index of this code's layout and embedding exists and was
+        built from the entry files as they are now; ``reason`` says why not otherwise. Also:
+        ``entries``, ``documents`` and ``questions`` indexed, ``collection``, ``path`` (directory or
+        server URL) and ``built_at``.
+        """
+        from shoeagent.knowledge.entries import KnowledgeFileError, content_hash, load_entries
+
+        state: dict[str, Any] = {"current": False, "entries": 0, "documents": 0, "questions": 0, "collection": "",
+                                 "path": self.location, "built_at": None, "reason": ""}
+        if not self.host and not (self.persist_dir / "chroma.sqlite3").is_file():
+            state["reason"] = "no index has been built yet"
+            return state
+        try:
+            complete = [c for c in self._kb_collections() if c.metadata.get("complete")]
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:  # a damaged store: reported here, repaired by the next search or build
+            state["reason"] = f"the index cannot be read ({type(exc).__name__}: {exc})"
+            return state
+        if not complete:
+            state["reason"] = "no complete index has been built yet"
+            return state
+        collection = max(complete, key=lambda c: str(c.metadata.get("built_at", "")))
+        meta = collection.metadata
+        state.update(entries=int(meta.get("entries", 0)), documents=int(meta.get("documents", 0)),
+                     questions=int(meta.get("questions", 0)), collection=collection.name,
+                     built_at=meta.get("built_at"))
+        if meta.get("layout") != INDEX_LAYOUT:
+            state["reason"] = "the index was built by an older version of shoeagent"
+        elif not self.entries_dir.is_dir():
+            state["reason"] = f"the entries directory {self.entries_dir} does not exist"
+        elif meta.get("files") != _files_fingerprint(self.entries_dir):
+            # Only the raw bytes differ (perhaps only comments): compare the content itself.
+            try:
+                same = content_hash(load_entries(self.entries_dir)) == meta.get("content_hash")
+            except KnowledgeFileError as exc:
+                state["reason"] = f"the entry files are invalid: {exc}"
+            else:
+                state["current"] = same
+                state["reason"] = "" if same else "the entry files changed since the index was built"
+        else:
+            state["current"] = True
+        return state
+
     def stats(self) -> dict[str, Any]:
         """Counts per category/stage/language, the index's state, and the user documents."""
         self._ensure_ready()
@@ -649,12 +801,31 @@ class KnowledgeBase:
                 "collection": self._kb_collection.name,
                 "complete": bool(meta.get("complete")),
                 "built_at": meta.get("built_at"),
+                "questions": int(meta.get("questions", 0)),
                 "embedding": self.embedding.name(),
                 "entries_dir": str(self.entries_dir),
             },
             "user_documents": {"files": len(user_sources), "chunks": sum(user_sources.values()),
                                "sources": dict(sorted(user_sources.items()))},
         }
+
+
+def _index_documents(entries: list[Entry]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(id, text, metadata) of every document indexed for ``entries``: each entry per language, and
+    each of its example questions."""
+    result = []
+    for entry in entries:
+        for lang in ("en", "zh"):
+            result.append((f"{entry.id}:{lang}", entry.document(lang), _entry_metadata(entry, lang)))
+            for n, question in enumerate(entry.questions.get(lang, [])):
+                meta = {"kind": "question", "entry_id": entry.id, "lang": lang}
+                result.append((f"{entry.id}:q:{lang}:{n}", question, meta))
+    return result
+
+
+def _owner_id(question: _Doc) -> str:
+    """The id of the entry-language document an example question belongs to."""
+    return f"{question.metadata['entry_id']}:{question.metadata['lang']}"
 
 
 def _title_of(doc: _Doc) -> str:

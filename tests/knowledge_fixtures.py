@@ -117,6 +117,26 @@ ENTRY_IDS = (
 )
 
 
+# Example user questions for store-silica-gel-cabinet, inserted with with_questions(): worded the way
+# users ask, sharing almost nothing with the entry's own title and body.
+QUESTIONS = """\
+  questions:
+    en:
+      - why did the little beads in that packet turn pink
+      - "what are those sachets that come in a new box of boots for?"
+    zh:
+      - 新鞋盒裡附的那一小包東西有什麼用
+      - 小包裡的顆粒變粉紅色了代表什麼
+"""
+
+
+def with_questions(care: str = CARE, block: str = QUESTIONS) -> str:
+    """CARE with ``block`` inserted after the silica-gel entry's key_facts."""
+    anchor = '    zh: ["矽膠乾燥劑", "每個月"]\n'
+    assert anchor in care
+    return care.replace(anchor, anchor + block, 1)
+
+
 def write_entries(directory: Path) -> Path:
     """Write the fixture entries as two YAML files into ``directory`` and return it."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,10 @@ def test_eval_retrieval_json(run):
     result = run("eval", "retrieval", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    for key in ("n_queries", "hit_at_1", "hit_at_3", "mrr", "ood_rejection", "threshold"):
+    for key in ("n_queries", "hit_at_1", "hit_at_3", "mrr", "ood_rejection", "false_refusal", "threshold"):
         assert key in data
     assert set(data["per_lang"]) == {"en", "zh"}
+    for part in data["per_lang"].values():
+        # Every in-domain query is either answered or falsely refused.
+        assert part["false_refusal"] == pytest.approx(1.0 - part["in_domain_answered"], abs=1e-3)
     assert 0.0 <= data["hit_at_3"] <= 1.0 and data["n_queries"] > 0

@@ -122,3 +122,44 @@ def test_packaged_entries_are_valid():
     for entry in entries:
         for lang in ("en", "zh"):
             assert all(f.casefold() in entry.body[lang].casefold() for f in entry.key_facts[lang])
+
+
+def test_questions_are_optional_and_part_of_the_content_hash(tmp_path):
+    from knowledge_fixtures import QUESTIONS, with_questions
+
+    plain = load_entries(write_entries(tmp_path / "plain"))
+    assert all(e.questions == {} for e in plain)
+    directory = write_entries(tmp_path / "q")
+    (directory / "care.yaml").write_text(with_questions(), encoding="utf-8")
+    entries = load_entries(directory)
+    silica = next(e for e in entries if e.id == "store-silica-gel-cabinet")
+    assert silica.questions["en"][0] == "why did the little beads in that packet turn pink"
+    assert silica.questions["en"][1].endswith("new box of boots for?") and len(silica.questions["zh"]) == 2
+    assert content_hash(entries) != content_hash(plain)
+    # Entries without questions hash as before the field existed; questions' wording counts.
+    others = [e for e in entries if e.id != "store-silica-gel-cabinet"]
+    assert content_hash(others) == content_hash([e for e in plain if e.id != "store-silica-gel-cabinet"])
+    (directory / "care.yaml").write_text(with_questions(block=QUESTIONS.replace("pink", "red")), encoding="utf-8")
+    assert content_hash(load_entries(directory)) != content_hash(entries)
+
+
+@pytest.mark.parametrize(
+    ("block", "needle", "message"),
+    [
+        ("  questions:\n    en: [\"\"]\n", 'en: [""]', "questions.en has an empty or non-text item"),
+        ("  questions:\n    en:\n      - ok question\n      - 鞋子發霉\n", "鞋子發霉", "questions.en item '鞋子發霉' contains Chinese"),
+        ("  questions:\n    zh:\n      - why is it moldy\n", "why is it moldy", "questions.zh item 'why is it moldy' contains no Chinese"),
+        ("  questions:\n    en:\n      - Is it moldy\n      - is it  moldy\n", "is it  moldy", "lists 'is it moldy' twice"),
+        ("  questions:\n    en: is it moldy\n", "en: is it moldy", "questions.en must be a list of 1-12 questions"),
+        ("  questions:\n    fr: [moisi]\n", "fr: [moisi]", "keys 'en' and/or 'zh'"),
+        ("  questions: []\n", "questions:", "keys 'en' and/or 'zh'"),
+        ("  questions:\n    en: [" + ", ".join(f"q{i}" for i in range(13)) + "]\n", "en: [q0", "1-12 questions"),
+    ],
+)
+def test_bad_questions_name_file_line_and_problem(tmp_path, block, needle, message):
+    from knowledge_fixtures import with_questions
+
+    text = with_questions(block=block)
+    error = _broken(tmp_path, text)
+    assert message in str(error) and "store-silica-gel-cabinet" in str(error)
+    assert error.path.name == "care.yaml" and error.line == _line_of(text, needle)

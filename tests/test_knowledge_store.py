@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from knowledge_fixtures import ENVIRONMENT, write_entries
+from knowledge_fixtures import ENVIRONMENT, with_questions, write_entries
 
 from shoeagent.knowledge.embedding import HashedNgramEmbedding
 from shoeagent.knowledge.entries import KnowledgeFileError
@@ -273,3 +273,56 @@ def test_embedding_choice_from_environment(monkeypatch):
     monkeypatch.setenv("SHOEAGENT_EMBEDDINGS", "magic")
     with pytest.raises(ValueError, match="SHOEAGENT_EMBEDDINGS='magic' is not supported"):
         default_embedding()
+
+
+@pytest.fixture
+def kb_with_questions(tmp_path) -> KnowledgeBase:
+    directory = write_entries(tmp_path / "entries-q")
+    (directory / "care.yaml").write_text(with_questions(), encoding="utf-8")
+    return KnowledgeBase(entries_dir=directory, persist_dir=tmp_path / "chroma-q")
+
+
+def test_example_questions_are_indexed_as_their_own_documents(kb_with_questions, embed_counter):
+    report = kb_with_questions.build()
+    assert (report.entries, report.questions, report.documents, report.embedded) == (5, 4, 14, 14)
+    assert "why did the little beads in that packet turn pink" in embed_counter
+    collection = kb_with_questions.client().get_collection(report.collection)
+    stored = collection.get(ids=["store-silica-gel-cabinet:q:zh:1"], include=["documents", "metadatas"])
+    assert stored["documents"] == ["小包裡的顆粒變粉紅色了代表什麼"]
+    assert stored["metadatas"][0] == {"kind": "question", "entry_id": "store-silica-gel-cabinet", "lang": "zh"}
+    # Questions are never hits of their own, and the entry counts stay per entry-language.
+    data = kb_with_questions.stats()
+    assert data["entries"] == 5 and data["documents"] == 10
+    hits = kb_with_questions.search("why did the little beads in that packet turn pink", k=5)
+    assert all(":" not in h.id for h in hits)
+
+
+@pytest.mark.parametrize("query", ["what are the sachets in a new shoe box for", "小包裡的顆粒變成粉紅色"])
+def test_a_query_like_an_example_question_finds_its_entry(kb, kb_with_questions, query):
+    with_q = kb_with_questions.search(query, k=3)
+    assert with_q[0].id == "store-silica-gel-cabinet"
+    without = {h.id: h.score for h in kb.search(query, k=5)}
+    # The entry's own text shares almost no words with these queries; its questions do.
+    assert with_q[0].score >= without.get("store-silica-gel-cabinet", 0.0) + 0.25
+
+
+def test_index_state_reports_without_building(kb, embed_counter):
+    before = kb.index_state()
+    assert before["current"] is False and before["entries"] == 0 and "no index" in before["reason"]
+    assert before["path"] == str(kb.persist_dir) and not kb.persist_dir.exists()  # nothing created
+    report = kb.build()
+    embed_counter.clear()
+    state = KnowledgeBase(entries_dir=kb.entries_dir, persist_dir=kb.persist_dir).index_state()
+    assert state["current"] is True and state["reason"] == ""
+    assert (state["entries"], state["documents"], state["collection"]) == (5, 10, report.collection)
+    path = kb.entries_dir / "environment.yaml"
+    path.write_text("# only a comment changed\n" + ENVIRONMENT, encoding="utf-8")
+    assert kb.index_state()["current"] is True  # same content, so the index still matches
+    path.write_text(ENVIRONMENT.replace("for days", "for weeks"), encoding="utf-8")
+    stale = kb.index_state()
+    assert stale["current"] is False and "changed" in stale["reason"] and stale["collection"] == report.collection
+    path.write_text(ENVIRONMENT.replace("stage: basics", "stage: nonsense"), encoding="utf-8")
+    broken = kb.index_state()
+    assert broken["current"] is False and "invalid" in broken["reason"]
+    assert embed_counter == []  # index_state never embeds
+    assert [c.name for c in kb.client().list_collections() if c.name.startswith("kb-")] == [report.collection]
