@@ -1,0 +1,122 @@
+"""Run-time configuration of the agent graph (LangGraph ``context_schema``).
+
+Plain settings (backend, k, limits) fall back to ``SHOEAGENT_*`` environment variables when left at
+their defaults. The collaborators (model backend, retriever, router, planner, tools) are injectable
+so tests can run the graph with fakes; left as ``None`` they resolve to the real modules on first
+use, imported lazily so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from shoeagent.agent.prompts import SYSTEM_PROMPT
+
+Retriever = Callable[..., Sequence[Any]]
+"""``search(query, k=..., route=..., lang=...) -> list[Hit]`` (shoeagent.knowledge.store.search)."""
+
+
+def _env_field(default: Any, env: str, description: str) -> Any:
+    return field(default=default, metadata={"description": description, "env": env})
+
+
+def _injected(description: str) -> Any:
+    return field(default=None, metadata={"description": description})
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Settings and collaborators of one agent; passed to every node as ``runtime.context``."""
+
+    backend: str = _env_field(
+        "auto", "SHOEAGENT_BACKEND", "Model backend: 'auto' (Ollama if it serves shoemold, else embedded), 'embedded' or 'ollama'."
+    )
+    model: str = _env_field(
+        "", "SHOEAGENT_MODEL", "Ollama model name, or a GGUF path for the embedded backend; empty = shoemold / the built GGUF."
+    )
+    k: int = _env_field(4, "SHOEAGENT_K", "How many knowledge passages to retrieve.")
+    max_sources: int = _env_field(3, "SHOEAGENT_MAX_SOURCES", "At most this many knowledge passages become numbered sources (tool results come on top).")
+    max_retries: int = _env_field(1, "SHOEAGENT_MAX_RETRIES", "Redrafts allowed after verify rejects the first draft.")
+    max_tokens: int = _env_field(200, "SHOEAGENT_MAX_TOKENS", "Most tokens the model may generate per draft.")
+    temperature: float = _env_field(0.2, "SHOEAGENT_TEMPERATURE", "Sampling temperature of the first draft (redrafts use 0).")
+    min_fact_share: float = _env_field(
+        0.34, "SHOEAGENT_MIN_FACT_SHARE", "Share of the top sources' key facts a draft must keep to pass verify."
+    )
+    system_prompt: str = _env_field(SYSTEM_PROMPT, "SHOEAGENT_SYSTEM_PROMPT", "System prompt of the answering model.")
+
+    llm: Any = _injected("A resolved backend (shoeagent.agent.llm.ChatBackend); None = resolve `backend` on first use.")
+    fallback_llm: Callable[[], Any] | None = _injected("Makes the backend to finish an answer with when the primary dies mid-stream.")
+    retriever: Retriever | None = _injected("Knowledge search; None = shoeagent.knowledge.store.search.")
+    relevance_threshold: float | None = _injected("Hits scoring below this are ignored; None = the knowledge store's RELEVANCE_THRESHOLD.")
+    classify: Callable[[str], Any] | None = _injected("Router; None = shoeagent.agent.router.classify.")
+    plan_tool_calls: Callable[[str, str], Sequence[Any]] | None = _injected("Planner; None = shoeagent.agent.planner.plan_tool_calls.")
+    run_tool: Callable[[str, dict], Any] | None = _injected("Tool runner; None = shoeagent.agent.tools.run_tool.")
+    langchain_tools: Callable[[], list[Any]] | None = _injected("Tools for native tool calling; None = shoeagent.agent.tools.langchain_tools.")
+    cancel: threading.Event | None = _injected("Set it to stop generation early (the TUI's stop button).")
+
+    def __post_init__(self) -> None:
+        """Fill settings left at their defaults from their environment variables."""
+        for f in fields(self):
+            env = f.metadata.get("env")
+            if not env or getattr(self, f.name) != f.default or env not in os.environ:
+                continue
+            raw = os.environ[env]
+            try:
+                value = type(f.default)(raw)
+            except ValueError as exc:
+                raise ValueError(f"{env}={raw!r} is not a valid {type(f.default).__name__}: {exc}") from None
+            setattr(self, f.name, value)
+
+    def get_retriever(self) -> Retriever:
+        if self.retriever is not None:
+            return self.retriever
+        from shoeagent.knowledge.store import search
+
+        return search
+
+    def get_threshold(self) -> float:
+        if self.relevance_threshold is not None:
+            return self.relevance_threshold
+        from shoeagent.knowledge.store import RELEVANCE_THRESHOLD
+
+        return float(RELEVANCE_THRESHOLD)
+
+    def get_classify(self) -> Callable[[str], Any]:
+        if self.classify is not None:
+            return self.classify
+        from shoeagent.agent.router import classify
+
+        return classify
+
+    def get_planner(self) -> Callable[[str, str], Sequence[Any]]:
+        if self.plan_tool_calls is not None:
+            return self.plan_tool_calls
+        from shoeagent.agent.planner import plan_tool_calls
+
+        return plan_tool_calls
+
+    def get_run_tool(self) -> Callable[[str, dict], Any]:
+        if self.run_tool is not None:
+            return self.run_tool
+        from shoeagent.agent.tools import run_tool
+
+        return run_tool
+
+    def get_langchain_tools(self) -> list[Any]:
+        if self.langchain_tools is not None:
+            return self.langchain_tools()
+        from shoeagent.agent.tools import langchain_tools
+
+        return langchain_tools()
+
+    def get_llm(self) -> Any:
+        """The answering backend, resolving (and caching) ``backend``/``model`` on first use."""
+        if self.llm is None:
+            from shoeagent.agent.llm import resolve_backend
+
+            self.llm = resolve_backend(self.backend, self.model or None)
+        return self.llm

@@ -1,0 +1,350 @@
+"""Model backends: small objects that stream a chat completion, with capability flags.
+
+* ``EmbeddedBackend`` runs a GGUF in-process with llama.cpp: the built ``shoemold`` GGUF when it
+  exists, else the base SmolLM2-135M-Instruct (noted). One engine per process, loaded on first use;
+  generation is serialised by a lock because a llama.cpp context is not re-entrant.
+* ``LangChainBackend`` wraps any LangChain chat model; ``OllamaBackend`` is one around
+  ``ChatOllama`` (model ``shoemold``) with native tool calling when the model supports tools.
+* ``resolve_backend("auto")`` picks Ollama when it answers quickly and serves ``shoemold``, else
+  the embedded model.
+
+Messages are OpenAI-style dicts (``{"role": ..., "content": ...}``), which both llama.cpp and
+LangChain accept. Heavy libraries are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shoeagent import paths
+
+CHATML_STOPS = ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+BASE_MODEL_LABEL = "SmolLM2-135M-Instruct (base, shoemold GGUF not built)"
+BASE_MODEL_NOTE = "shoemold GGUF not built; using base model"
+
+
+class BackendError(RuntimeError):
+    """The model backend failed (server gone, stream cut off); the message says which and why."""
+
+
+@dataclass
+class ToolCallRequest:
+    """A tool call the model asked for natively."""
+
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass
+class ChatBackend:
+    """Base of all backends: name, model id, capabilities and the streaming interface."""
+
+    name: str
+    model_id: str
+    supports_tools: bool = False
+    can_stream: bool = True
+    context_window: int = 4096
+    notes: list[str] = field(default_factory=list)
+
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int = 200,
+        temperature: float = 0.2,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer piece by piece; raise BackendError when the backend fails."""
+        raise NotImplementedError
+
+    def execute(self, messages: Sequence[dict[str, str]], **kwargs: Any) -> str:
+        """The whole completion as one string."""
+        return "".join(self.stream(messages, **kwargs))
+
+    def call_tools(self, messages: Sequence[dict[str, str]], tools: list[Any]) -> list[ToolCallRequest]:
+        """Let the model pick tool calls natively (only when ``supports_tools``)."""
+        raise BackendError(f"the {self.name} backend has no native tool calling")
+
+    def count_tokens(self, text: str) -> int:
+        """Token count of ``text``; a rough estimate unless the backend has a tokenizer."""
+        cjk = len(re.findall(r"[\u3000-\u9fff\uff00-\uffef]", text))
+        return cjk * 2 + (len(text) - cjk) // 4 + 1
+
+    def warm_up(self) -> None:
+        """Load whatever the first answer would otherwise wait for."""
+
+
+# --------------------------------------------------------------------------- embedded (llama.cpp)
+
+_ENGINE_LOCK = threading.Lock()
+_GENERATION_LOCK = threading.Lock()
+_ENGINES: dict[str, Any] = {}
+
+
+def _load_engine(path: Path, n_ctx: int) -> Any:
+    """The process-wide llama.cpp engine for ``path``, loaded once."""
+    key = str(path)
+    with _ENGINE_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            from llama_cpp import Llama
+
+            engine = Llama(
+                model_path=key,
+                n_ctx=n_ctx,
+                n_threads=os.cpu_count() or 1,
+                n_batch=512,
+                seed=42,
+                verbose=False,
+            )
+            _ENGINES[key] = engine
+        return engine
+
+
+@dataclass
+class EmbeddedBackend(ChatBackend):
+    """llama.cpp in-process on a GGUF (ChatML template from the file's metadata)."""
+
+    path: Path = field(default_factory=lambda: Path())
+    repeat_penalty: float = 1.15
+
+    def engine(self) -> Any:
+        return _load_engine(self.path, self.context_window)
+
+    def warm_up(self) -> None:
+        self.engine()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.engine().tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int = 200,
+        temperature: float = 0.2,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        engine = self.engine()
+        # One generation at a time: concurrent callers queue here instead of corrupting the KV cache.
+        with _GENERATION_LOCK:
+            try:
+                chunks = engine.create_chat_completion(
+                    messages=list(messages),
+                    stream=True,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    top_p=0.9,
+                    repeat_penalty=self.repeat_penalty,
+                    stop=CHATML_STOPS,
+                    seed=42,
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise BackendError(f"llama.cpp could not start: {exc}") from exc
+            try:
+                for chunk in chunks:
+                    if cancel is not None and cancel.is_set():
+                        break
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            except (ValueError, RuntimeError) as exc:  # context overflow, decode failure
+                raise BackendError(f"llama.cpp failed: {exc}") from exc
+            finally:
+                chunks.close()
+
+
+def embedded_backend(model: str | None = None) -> EmbeddedBackend:
+    """The embedded backend on ``model`` (a GGUF path), the built shoemold GGUF, or the base model."""
+    if model:
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise paths.MissingFileError(f"GGUF model {model} does not exist; pass a .gguf file path or leave it empty.")
+        return EmbeddedBackend(name="embedded", model_id=path.stem, path=path)
+    shoemold = paths.shoemold_gguf()
+    if shoemold.is_file():
+        return EmbeddedBackend(name="embedded", model_id=paths.MODEL_NAME, path=shoemold)
+    return EmbeddedBackend(name="embedded", model_id=BASE_MODEL_LABEL, path=paths.base_gguf(), notes=[BASE_MODEL_NOTE])
+
+
+# --------------------------------------------------------------------------- LangChain / Ollama
+
+
+@dataclass
+class LangChainBackend(ChatBackend):
+    """Any LangChain chat model (tests use the fake chat models through this)."""
+
+    chat: Any = None
+    require_done: bool = False
+    """Treat a stream that ends without the server's final ``done`` chunk as a failure (Ollama)."""
+
+    def _call_kwargs(self, max_tokens: int, temperature: float) -> dict[str, Any]:
+        return {}
+
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int = 200,
+        temperature: float = 0.2,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        done = False
+        try:
+            for chunk in self.chat.stream(list(messages), **self._call_kwargs(max_tokens, temperature)):
+                if cancel is not None and cancel.is_set():
+                    return
+                done = done or bool(chunk.response_metadata.get("done"))
+                if isinstance(chunk.content, str) and chunk.content:
+                    yield chunk.content
+        except BackendError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any transport error means this backend is gone
+            raise BackendError(f"{self.name} stopped responding: {type(exc).__name__}: {exc}") from exc
+        if self.require_done and not done:
+            raise BackendError(f"{self.name} stream ended before the answer was complete")
+
+    def call_tools(self, messages: Sequence[dict[str, str]], tools: list[Any]) -> list[ToolCallRequest]:
+        if not self.supports_tools:
+            return super().call_tools(messages, tools)
+        try:
+            reply = self.chat.bind_tools(tools).invoke(list(messages), **self._call_kwargs(256, 0.0))
+        except Exception as exc:  # noqa: BLE001
+            raise BackendError(f"{self.name} tool call failed: {type(exc).__name__}: {exc}") from exc
+        return [ToolCallRequest(name=call["name"], args=dict(call.get("args") or {})) for call in reply.tool_calls]
+
+
+@dataclass
+class OllamaBackend(LangChainBackend):
+    """``ChatOllama`` on an Ollama server; ``supports_tools`` from the model's capabilities."""
+
+    host: str = DEFAULT_OLLAMA_HOST
+    repeat_penalty: float = 1.15
+
+    def _call_kwargs(self, max_tokens: int, temperature: float) -> dict[str, Any]:
+        return {
+            "options": {
+                "num_predict": max_tokens,
+                "temperature": temperature,
+                "repeat_penalty": self.repeat_penalty,
+            }
+        }
+
+
+def ollama_host() -> str:
+    """``OLLAMA_HOST`` as a URL (it may be given as ``host:port`` or ``0.0.0.0``), else the default."""
+    raw = os.environ.get("OLLAMA_HOST", "").strip()
+    if not raw:
+        return DEFAULT_OLLAMA_HOST
+    if "://" not in raw:
+        raw = "http://" + raw
+    raw = raw.rstrip("/").replace("://0.0.0.0", "://127.0.0.1")
+    if re.match(r"^https?://[^/:]+$", raw):
+        raw += ":11434"
+    return raw
+
+
+def _get_json(url: str, timeout: float, payload: dict | None = None) -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    # The proxy environment must not route a loopback probe elsewhere.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def ollama_models(host: str | None = None, timeout: float = 0.5) -> list[str] | None:
+    """Model names Ollama lists at ``host`` (``GET /api/tags``), or None if it does not answer in time."""
+    try:
+        reply = _get_json(f"{host or ollama_host()}/api/tags", timeout)
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return [str(m.get("name") or m.get("model") or "") for m in reply.get("models", [])]
+
+
+def _served_name(models: Sequence[str], model: str) -> str | None:
+    """The name under which ``model`` is served (``shoemold`` matches ``shoemold:latest``)."""
+    for name in models:
+        if name == model or name == f"{model}:latest" or (":" not in model and name.split(":")[0] == model):
+            return name
+    return None
+
+
+def ollama_capabilities(host: str, model: str, timeout: float = 2.0) -> list[str]:
+    """The model's capabilities from ``POST /api/show`` (e.g. ["completion", "tools"]); [] if unknown."""
+    try:
+        reply = _get_json(f"{host}/api/show", timeout, {"model": model})
+    except (OSError, ValueError, urllib.error.URLError):
+        return []
+    return [str(c) for c in reply.get("capabilities") or []]
+
+
+def ollama_backend(model: str | None = None, host: str | None = None) -> OllamaBackend:
+    """The Ollama backend for ``model`` (default shoemold); BackendError if the server lacks it."""
+    from langchain_ollama import ChatOllama
+
+    host = host or ollama_host()
+    wanted = model or paths.MODEL_NAME
+    models = ollama_models(host, timeout=2.0)
+    if models is None:
+        raise BackendError(f"Ollama does not answer at {host}; start it (`ollama serve`) or use --backend embedded.")
+    served = _served_name(models, wanted)
+    if served is None:
+        raise BackendError(
+            f"Ollama at {host} has no model {wanted!r}; create it with `shoeagent export --ollama` or use --backend embedded."
+        )
+    chat = ChatOllama(base_url=host, model=served, temperature=0.2, repeat_penalty=1.15)
+    return OllamaBackend(
+        name="ollama",
+        model_id=served.removesuffix(":latest"),
+        chat=chat,
+        host=host,
+        require_done=True,
+        supports_tools="tools" in ollama_capabilities(host, served),
+    )
+
+
+_EMBEDDED_CACHE: dict[str | None, EmbeddedBackend] = {}
+
+
+def cached_embedded_backend(model: str | None = None) -> EmbeddedBackend:
+    """One EmbeddedBackend object per model path (they share the process-wide engine anyway)."""
+    backend = _EMBEDDED_CACHE.get(model)
+    if backend is None:
+        backend = _EMBEDDED_CACHE[model] = embedded_backend(model)
+    return backend
+
+
+def resolve_backend(name: str = "auto", model: str | None = None) -> ChatBackend:
+    """The backend for ``name`` ("auto", "embedded" or "ollama").
+
+    "auto" asks Ollama (0.5 s timeout) whether it serves ``model`` (default shoemold); if it does
+    the answer comes from Ollama, otherwise from the embedded model. ``model`` names an Ollama model
+    for Ollama and a GGUF path for the embedded backend.
+    """
+    name = (name or "auto").lower()
+    if name == "embedded":
+        return cached_embedded_backend(model)
+    if name == "ollama":
+        return ollama_backend(model)
+    if name != "auto":
+        raise ValueError(f"Unknown backend {name!r}; use auto, embedded or ollama.")
+    gguf = model if model and model.endswith(".gguf") else None
+    wanted = paths.MODEL_NAME if gguf or not model else model
+    models = ollama_models(timeout=0.5)
+    if models is not None and _served_name(models, wanted) is not None:
+        try:
+            return ollama_backend(wanted)
+        except BackendError:
+            pass  # it vanished between the two requests: the embedded model still answers
+    return cached_embedded_backend(gguf)

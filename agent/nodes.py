@@ -1,0 +1,388 @@
+"""The agent graph's nodes and the routers between them.
+
+route -> retrieve -> tools -> generate -> verify -> (finalize | generate once more | compose)
+with refuse for out-of-scope questions, injection attempts and questions nothing relevant covers.
+Nodes read their collaborators from ``runtime.context`` and report progress to the caller through
+``runtime.stream_writer`` as ``{"kind": ..., "data": {...}}`` dicts (route, sources, tool, token,
+repair), which ``ShoeAgent.stream`` turns into events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.runtime import Runtime
+
+from shoeagent.agent import prompts
+from shoeagent.agent.context import Context
+from shoeagent.agent.llm import BackendError, ChatBackend
+from shoeagent.agent.memory import follow_up_query, trim_history
+from shoeagent.agent.safety import MAX_QUESTION_CHARS, is_injection, neutralize
+from shoeagent.agent.state import State
+from shoeagent.agent.verify import (
+    attach_citations,
+    citations,
+    compose_answer,
+    normalize,
+    split_sentences,
+    strip_tool_label,
+    verify_draft,
+)
+from shoeagent.lang import detect_language
+
+ROUTES = ("diagnosis", "prevention", "treatment", "general", "out_of_scope")
+SEARCH_ROUTES = ("diagnosis", "prevention", "treatment", "general")
+MAX_TOOL_CALLS = 3
+SOURCE_CHARS = {"en": 420, "zh": 140}
+"""Each source's text is cut to about this many characters in the prompt: prefill time is most of the
+time to the first token, and Chinese costs about two tokens a character."""
+HISTORY_TOKENS = 300
+SNIPPET_CHARS = 1000
+"""Sources carry their passage (entries are a few sentences) so callers can show and check it."""
+
+
+def _emit(runtime: Runtime[Context], kind: str, **data: Any) -> None:
+    runtime.stream_writer({"kind": kind, "data": data})
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    """Read a field of a dataclass/pydantic object or a mapping (collaborators may return either)."""
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly copy (tool results may hold dataclasses)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- route
+
+
+def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Start a turn: clean the question, resolve follow-ups, classify; reset the previous turn's fields."""
+    notes: list[str] = []
+    question = neutralize(state.question.strip())
+    if len(question) > MAX_QUESTION_CHARS:
+        question = question[:MAX_QUESTION_CHARS]
+        notes.append(f"question truncated to {MAX_QUESTION_CHARS} characters")
+    lang = detect_language(question)
+    retrieval_query, topic = follow_up_query(question, lang, list(state.messages))
+    if retrieval_query != question:
+        notes.append("follow-up: searched together with the previous question")
+
+    reset: dict[str, Any] = {
+        "question": question,
+        "lang": lang,
+        "retrieval_query": retrieval_query,
+        "refused": False,
+        "refusal_reason": "",
+        "sources": [],
+        "tool_calls": [],
+        "planned_calls": [],
+        "draft": "",
+        "attempts": 0,
+        "verify_reasons": [],
+        "repaired": False,
+        "composed": False,
+        "grounded": False,
+        "cancelled": False,
+        "answer": "",
+        "tokens": 0,
+        "backend": "",
+        "model": "",
+        "notes": [None, *notes],
+        "messages": [HumanMessage(content=question, additional_kwargs={"topic": topic})],
+    }
+    if is_injection(question):
+        _emit(runtime, "route", route="out_of_scope", health=False)
+        return {**reset, "route": "out_of_scope", "health": False, "route_confidence": 1.0,
+                "refused": True, "refusal_reason": "injection"}
+
+    decision = runtime.context.get_classify()(retrieval_query)
+    name = str(_get(decision, "route", "general"))
+    health = bool(_get(decision, "health", False))
+    if name not in ROUTES:
+        reset["notes"].append(f"router returned unknown route {name!r}; treated as general")
+        name = "general"
+    _emit(runtime, "route", route=name, health=health)
+    out = {**reset, "route": name, "health": health, "route_confidence": float(_get(decision, "confidence", 0.0) or 0.0)}
+    if name == "out_of_scope":
+        out.update(refused=True, refusal_reason="out_of_scope")
+    return out
+
+
+def after_route(state: State) -> Literal["retrieve", "refuse"]:
+    return "refuse" if state.refused else "retrieve"
+
+
+# --------------------------------------------------------------------------- retrieve
+
+
+def _source_from_hit(hit: Any, lang: str) -> dict[str, Any]:
+    text = neutralize(str(_get(hit, "text", "")))
+    return {
+        "id": str(_get(hit, "id", "")),
+        "title": neutralize(str(_get(hit, "title", ""))),
+        "snippet": text[:SNIPPET_CHARS],
+        "kind": "kb",
+        "category": str(_get(hit, "category", "") or ""),
+        "stage": str(_get(hit, "stage", "") or ""),
+        "score": float(_get(hit, "score", 0.0) or 0.0),
+        "text": text,
+        "key_facts": [str(f) for f in (_get(hit, "key_facts", None) or [])],
+        "lang": str(_get(hit, "lang", lang) or lang),
+    }
+
+
+def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Route-aware knowledge search; keep what scores above the relevance threshold."""
+    ctx = runtime.context
+    search = ctx.get_retriever()
+    route_filter = state.route if state.route in SEARCH_ROUTES else None
+    hits = search(state.retrieval_query, k=ctx.k, route=route_filter, lang=state.lang)
+    threshold = ctx.get_threshold()
+    sources = [_source_from_hit(h, state.lang) for h in hits if float(_get(h, "score", 0.0) or 0.0) >= threshold]
+    sources = sources[: ctx.max_sources]
+    _emit(runtime, "sources", sources=sources)
+
+    planned = [
+        {"name": str(_get(c, "name")), "args": dict(_get(c, "args", {}) or {})}
+        for c in ctx.get_planner()(state.retrieval_query, state.route)
+    ]
+    if not sources and not planned:
+        return {"sources": [], "planned_calls": [], "refused": True, "refusal_reason": "no_sources"}
+    return {"sources": sources, "planned_calls": planned}
+
+
+def after_retrieve(state: State) -> Literal["tools", "refuse"]:
+    return "refuse" if state.refused else "tools"
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def _native_calls(llm: ChatBackend, state: State, ctx: Context) -> list[dict[str, Any]]:
+    messages = [
+        {"role": "system", "content": prompts.TOOL_SYSTEM_PROMPT},
+        {"role": "user", "content": state.retrieval_query},
+    ]
+    return [{"name": c.name, "args": c.args} for c in llm.call_tools(messages, ctx.get_langchain_tools())]
+
+
+def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Run the tool calls (chosen natively by a tool-calling model, else by the planner); results become sources."""
+    ctx = runtime.context
+    llm = ctx.get_llm()
+    notes: list[str] = []
+    calls = state.planned_calls
+    if llm.supports_tools:
+        try:
+            calls = _native_calls(llm, state, ctx)
+        except BackendError as exc:
+            notes.append(f"native tool calling failed ({exc}); used the planner")
+
+    run_tool = ctx.get_run_tool()
+    records: list[dict[str, Any]] = []
+    sources = list(state.sources)
+    seen: set[str] = set()
+    for call in calls[:MAX_TOOL_CALLS]:
+        key = f"{call['name']}:{sorted(call['args'].items())}"
+        if key in seen:
+            continue
+        seen.add(key)
+        result = run_tool(call["name"], call["args"])
+        record = {
+            "name": call["name"],
+            "args": _plain(call["args"]),
+            "result": _plain(_get(result, "result", {}) or {}),
+            "error": _get(result, "error"),
+        }
+        records.append(record)
+        _emit(runtime, "tool", call=record)
+        if record["error"]:
+            continue
+        summary = strip_tool_label(neutralize(str(_get(result, "text_zh" if state.lang == "zh" else "text_en", "") or "")))
+        if summary:
+            sources.append({
+                "id": f"tool:{call['name']}", "title": f"{'工具' if state.lang == 'zh' else 'Tool'} {call['name']}", "snippet": summary[:SNIPPET_CHARS],
+                "kind": "tool", "category": "", "stage": "", "score": 1.0, "text": summary,
+                "key_facts": [], "lang": state.lang,
+            })
+    if not sources:
+        return {"tool_calls": records, "refused": True, "refusal_reason": "no_sources", "notes": notes}
+    return {"tool_calls": records, "sources": sources, "notes": notes}
+
+
+def after_tools(state: State) -> Literal["generate", "refuse"]:
+    return "refuse" if state.refused else "generate"
+
+
+# --------------------------------------------------------------------------- generate
+
+
+def _prompt_text(source: Mapping[str, Any], limit: int, lang: str) -> str:
+    """The source's text for the prompt: its key-fact sentences first, then the rest, within ``limit`` characters."""
+    sentences = split_sentences(str(source["text"]), lang)
+    facts = [normalize(f) for f in source.get("key_facts") or []]
+    ranked = sorted(range(len(sentences)), key=lambda i: (not any(f in normalize(sentences[i]) for f in facts), i))
+    chosen: list[int] = []
+    used = 0
+    for i in ranked:
+        if chosen and used + len(sentences[i]) > limit:
+            continue
+        chosen.append(i)
+        used += len(sentences[i])
+    text = ("" if lang == "zh" else " ").join(sentences[i] for i in sorted(chosen))
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _fit_sources(sources: Sequence[Mapping[str, Any]], limit: int, lang: str) -> list[prompts.ContextItem]:
+    return [prompts.ContextItem(title=str(s["title"]), text=_prompt_text(s, limit, lang)) for s in sources]
+
+
+def build_messages(state: State, ctx: Context, llm: ChatBackend, *, redraft: bool) -> list[dict[str, str]]:
+    """System prompt (+ the redraft instruction), the trimmed history of a follow-up, then sources + question.
+
+    Sources are shortened until prompt plus answer fit the model's context window.
+    """
+    system = ctx.system_prompt
+    if redraft:
+        facts = [f for s in state.sources if s.get("kind") == "kb" for f in s.get("key_facts", [])][:6]
+        template = prompts.RETRY_INSTRUCTION[state.lang]
+        system += "\n" + template.format(reasons="; ".join(state.verify_reasons), facts=", ".join(facts) or "-")
+    history: list[dict[str, str]] = []
+    previous = list(state.messages)[:-1]  # the last message is this turn's question
+    if previous and state.retrieval_query != state.question:
+        history = trim_history(previous, HISTORY_TOKENS, llm.count_tokens)
+    budget = llm.context_window - ctx.max_tokens - 32
+    limit = SOURCE_CHARS.get(state.lang, 600)
+    while True:
+        context = prompts.format_context(_fit_sources(state.sources, limit, state.lang))
+        messages = [
+            {"role": "system", "content": system},
+            *history,
+            {"role": "user", "content": prompts.build_user_message(state.question, context)},
+        ]
+        used = sum(llm.count_tokens(m["content"]) + 4 for m in messages)
+        if used <= budget or limit <= 60:
+            return messages
+        history, limit = [], limit // 2
+
+
+def _stream_draft(llm: ChatBackend, messages: list[dict[str, str]], ctx: Context, runtime: Runtime[Context], temperature: float) -> str:
+    pieces: list[str] = []
+    for piece in llm.stream(messages, max_tokens=ctx.max_tokens, temperature=temperature, cancel=ctx.cancel):
+        pieces.append(piece)
+        _emit(runtime, "token", text=piece)
+    return "".join(pieces)
+
+
+def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Draft the answer from the numbered sources, streaming tokens.
+
+    If the backend fails mid-answer (Ollama gone), the embedded model answers instead (and keeps
+    answering this turn's redraft); if that is impossible too the draft stays empty and verify
+    sends the turn to composition.
+    """
+    ctx = runtime.context
+    llm: ChatBackend = ctx.get_llm()
+    if state.backend == "embedded" and llm.name != "embedded" and ctx.fallback_llm is not None:
+        llm = ctx.fallback_llm()
+    notes = list(llm.notes)
+    redraft = state.attempts > 0
+    if redraft:
+        _emit(runtime, "repair", reason="; ".join(state.verify_reasons))
+    temperature = 0.0 if redraft else ctx.temperature
+    draft = ""
+    while True:
+        try:
+            draft = _stream_draft(llm, build_messages(state, ctx, llm, redraft=redraft), ctx, runtime, temperature)
+            break
+        except BackendError as exc:
+            if llm.name == "embedded" or ctx.fallback_llm is None:
+                notes.append(f"the model failed: {exc}")
+                break
+            _emit(runtime, "repair", reason=f"{llm.name} failed; answering with the embedded model")
+            notes.append(f"{llm.name} failed mid-answer ({exc}); answered with the embedded model")
+            llm = ctx.fallback_llm()
+            notes.extend(llm.notes)
+    return {
+        "draft": draft,
+        "attempts": state.attempts + 1,
+        "tokens": state.tokens + (llm.count_tokens(draft) if draft else 0),
+        "backend": llm.name,
+        "model": llm.model_id,
+        "cancelled": bool(ctx.cancel is not None and ctx.cancel.is_set()),
+        "notes": notes,
+    }
+
+
+# --------------------------------------------------------------------------- verify / compose
+
+
+def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Check the draft against the sources (numbers, key facts, citations, language, length, loops)."""
+    if state.cancelled:
+        # Keep the partial draft only if it states nothing the sources don't support.
+        partial = verify_draft(state.draft, state.sources, lang=state.lang, question=state.question)
+        kept = "" if partial.unsupported_numbers else state.draft.strip()
+        return {"answer": kept, "grounded": False, "notes": ["stopped before the answer was complete"]}
+    draft = attach_citations(state.draft, state.sources)
+    notes = ["citations attached to the draft by evidence"] if citations(draft) != citations(state.draft) else []
+    report = verify_draft(
+        draft, state.sources, lang=state.lang, question=state.question, min_fact_share=runtime.context.min_fact_share
+    )
+    if report.ok:
+        return {"answer": draft, "grounded": True, "verify_reasons": [], "repaired": state.attempts > 1, "notes": notes}
+    return {"verify_reasons": report.reasons, "repaired": True}
+
+
+def after_verify(state: State, runtime: Runtime[Context]) -> Literal["finalize", "generate", "compose"]:
+    if state.cancelled or state.grounded:
+        return "finalize"
+    if state.draft and state.attempts <= runtime.context.max_retries:
+        return "generate"
+    return "compose"
+
+
+def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Build the answer deterministically from the sources' key-fact sentences, each cited."""
+    _emit(runtime, "repair", reason="composed from the sources: " + "; ".join(state.verify_reasons))
+    answer = compose_answer(state.sources, state.lang)
+    return {
+        "answer": answer,
+        "composed": True,
+        "repaired": True,
+        "grounded": bool(answer),
+        "notes": [f"draft rejected ({'; '.join(state.verify_reasons)}); answer composed from the sources"],
+    }
+
+
+# --------------------------------------------------------------------------- refuse / finalize
+
+
+def refuse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """A short polite refusal in the user's language saying what the agent can help with."""
+    reason = state.refusal_reason or "out_of_scope"
+    return {"answer": prompts.REFUSAL[reason][state.lang], "refused": True, "grounded": False, "sources": []}
+
+
+def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Add the doctor recommendation to health questions and store the answer in the conversation."""
+    answer = neutralize(state.answer.strip())
+    if state.cancelled:
+        answer = f"{answer} {prompts.CANCELLED_NOTE[state.lang]}".strip()
+    if state.health and state.refusal_reason != "injection":
+        answer = f"{answer}\n\n{prompts.HEALTH_ADVICE[state.lang]}"
+    return {"answer": answer, "messages": [AIMessage(content=answer)]}

@@ -1,0 +1,387 @@
+"""The route classifier: which kind of shoe-mold question this is, or whether it is out of scope.
+
+Routes: diagnosis (is it mold? what is this mark or smell?), prevention (storage, humidity,
+rotation), treatment (cleaning, killing, drying, salvaging), general (causes, materials, damage,
+health effects), out_of_scope (anything not about shoes and mold/damp/smell/care, and every
+prompt-injection attempt). ``health`` flags questions about symptoms on the user's body.
+
+No LLM is involved: scope and injections are decided by rules; the route comes from weighted
+English/Chinese phrase patterns combined with a small multinomial naive Bayes over character and
+word n-grams trained on :mod:`shoeagent.agent.router_data`. Simplified Chinese is mapped to
+Traditional first, so one set of patterns serves both scripts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+Route = Literal["diagnosis", "prevention", "treatment", "general", "out_of_scope"]
+ROUTES: tuple[Route, ...] = ("diagnosis", "prevention", "treatment", "general", "out_of_scope")
+IN_DOMAIN: tuple[Route, ...] = ("diagnosis", "prevention", "treatment", "general")
+
+
+@dataclass
+class RouteDecision:
+    route: Route
+    health: bool
+    confidence: float
+    scores: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation: NFKC, lower case, Simplified -> Traditional for the characters questions use.
+# --------------------------------------------------------------------------------------------
+
+_S2T_PAIRS = (
+    "发發湿濕气氣晒曬处處预預么麼办辦样樣柜櫃垫墊干乾净淨过過痒癢脚腳红紅肤膚蓝藍绿綠黄黃点點绒絨盐鹽渍漬"
+    "边邊缘緣这這为為还還会會种種类類响響伤傷坏壞损損对對说說让讓该該吗嗎长長时時间間个個觉覺闻聞难難"
+    "盖蓋风風机機剂劑硅矽胶膠轮輪换換储儲环環温溫热熱杀殺洁潔苏蘇报報纸紙丢丟双雙带帶里裡内內头頭线線"
+    "缝縫开開脱脫织織网網运運动動凉涼袜襪异異闷悶癣癬体體儿兒医醫药藥疗療诊診听聽写寫码碼饭飯墙牆车車"
+    "税稅级級员員统統设設计計视視频頻戏戲乐樂买買卖賣价價钱錢号號现現实實际際变變几幾两兩后後从從没沒"
+    "无無问問题題请請帮幫谢謝们們话話语語识識记記录錄删刪执執规規则則电電脑腦护護养養状狀层層结結颗顆"
+    "软軟尘塵迹跡块塊条條黴霉释釋浅淺滤濾喷噴雾霧蜡蠟阴陰凤鳳台臺湾灣门門窗窗厕廁浴浴简簡扫掃虫蟲险險"
+    "舍捨适適赖賴应應该該选選择擇错錯误誤坚堅虽雖湿濕鲜鮮质質链鏈爱愛经經历歷晾晾烘烘暖暖炉爐扇扇"
+)
+_S2T = {ord(_S2T_PAIRS[i]): _S2T_PAIRS[i + 1] for i in range(0, len(_S2T_PAIRS), 2)}
+# Taiwan writes both 黴 and 霉 for mold; one form keeps the patterns simple.
+_S2T[ord("黴")] = "霉"
+_S2T[ord("台")] = "台"
+_PHRASES_S2T = (("面包", "麵包"), ("面条", "麵條"))
+
+
+def normalize(text: str) -> str:
+    """NFKC, lower case, Simplified -> Traditional (domain vocabulary), 黴 -> 霉, single spaces."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    for simplified, traditional in _PHRASES_S2T:
+        text = text.replace(simplified, traditional)
+    text = text.translate(_S2T)
+    text = text.replace("’", "'")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------------------------
+# Scope rules
+# --------------------------------------------------------------------------------------------
+
+_INJECTION = _rx(
+    r"\b(ignore|disregard|forget|override|bypass)\b.{0,30}\b(instructions?|prompts?|rules?|guidelines|context|above)\b"
+    r"|\b(system|hidden|initial|developer|original) (prompt|message|instructions?)\b"
+    r"|\b(print|show|reveal|repeat|output|display|leak|dump)\b.{0,20}\b(prompt|instructions|configuration|secrets?)\b"
+    r"|\byou are now\b|\bjailbreak|\bdeveloper mode\b|\bdan mode\b|\bpretend (to be|you are)\b"
+    r"|\brm -rf\b|\bsudo\b|/etc/(passwd|shadow|hosts)|\bos\.system\b|\bsubprocess\b|\beval\(|\bexec\("
+    r"|\b(curl|wget|chmod|bash|powershell|cmd\.exe)\b|\bdrop table\b|\b(api[_ ]?key|password|token)s?\b"
+    r"|\b(run|execute)\b.{0,20}\b(command|script|code|shell|this)\b|\bcat /"
+    r"|忽略.{0,10}(指示|指令|規則|提示|設定|要求)|無視.{0,10}(指示|指令|規則)|忘記.{0,10}(指示|指令|規則|設定)"
+    r"|系統提示|提示詞|系統指令|(顯示|印出|輸出|告訴我|洩漏).{0,8}(提示|指令|設定|密碼)"
+    r"|執行.{0,10}(指令|命令|程式|腳本)|越獄|你現在是|扮演|密碼|讀取.{0,6}檔案"
+)
+
+_SHOE = _rx(
+    r"\b(shoes?|sneakers?|trainers?|boots?|footwear|insoles?|sandals?|loafers?|slippers?|flip[- ]?flops?|kicks"
+    r"|oxfords?|brogues?|clogs?|crocs|wellies|wellingtons?|galoshes|cleats|outsoles?|midsoles?|shoelaces?|laces"
+    r"|heels|moccasins?|espadrilles?|footbeds?|uppers?)\b|鞋|靴|屐"
+)
+_MOLD = _rx(
+    r"\b(mold\w*|mould\w*|mildew\w*|fung(us|i|al)|musty|spores?|hyphae|mycel\w*|aspergillus|penicillium"
+    r"|cladosporium|mvocs?)\b|霉|菌|孢子"
+)
+_DAMP_SMELL = _rx(
+    r"\b(damp\w*|wet|humid\w*|moist\w*|soaked|drenched|condensation|dew|rh|rain\w*|sweat\w*|smell\w*|odou?rs?"
+    r"|stink\w*|funky|reek\w*)\b|濕|潮|水氣|結露|露點|雨|汗|泡水|味|臭"
+)
+_CARE = _rx(
+    r"\b(clean\w*|wash\w*|care|stor(e|ed|ing|age)|dry|drying|dried|condition\w*|polish\w*|brush\w*|protect\w*"
+    r"|disinfect\w*|deodori[sz]\w*|spots?|stains?|marks?)\b|洗|清|保養|收納|存放|乾|擦|刷|消毒|除臭|斑|漬"
+)
+_MATERIAL = _rx(r"\b(leather|suede|nubuck|canvas|mesh|knit|rubber|eva|pu)\b|皮革|真皮|麂皮|帆布|網布|針織|橡膠|合成皮")
+_FOOT_HEALTH = _rx(
+    r"\b(athlete'?s foot|tinea|toenail fungus|nail fungus|fungal nails?|foot fungus|dermatophytes?|smelly feet)\b"
+    r"|香港腳|足癬|腳氣|灰指甲|甲癬|皮癬菌|腳臭"
+)
+_FOOT = _rx(r"\b(foot|feet|toes?|toenails?|soles? of my)\b|腳|足|趾")
+_OFF_DOMAIN = _rx(
+    r"\b(walls?|ceilings?|bathrooms?|showers?|tiles?|grout|windows?|carpets?|rugs?|sofas?|couch(es)?|furniture"
+    r"|mattress(es)?|beds?|pillows?|clothes|clothing|shirts?|jackets?|coats?|towels?|curtains?|cars?|vehicles?"
+    r"|tents?|bread|food|cheese|fruits?|fridge|refrigerator|kitchen|rice|coffee|plants?|soil|aquarium|pool"
+    r"|air ?con\w*|handbags?|bags?|purses?|wallets?|belts?|books?|paper|wood(en)?|boats?|basement walls?|house|home"
+    r"|attic|crawl ?space|drywall|hvac|vents?|recipe|taxe?s?|stocks?|weather forecast|python|javascript|code)\b"
+    r"|牆|天花板|浴室|廁所|磁磚|窗|地毯|沙發|家具|床|枕頭|衣服|衣櫃|外套|夾克|毛巾|窗簾|汽車|車|帳篷|麵包|食物"
+    r"|起司|水果|冰箱|廚房|米|咖啡|植物|冷氣|包包|皮包|皮夾|皮帶|書|木頭|房子|屋|報稅|股票|食譜|程式"
+)
+_SHOPPING = _rx(
+    r"\b(release|releases|drop date|price|prices|cost|buy|buying|purchase|size|sizing|fit|brand|brands|recommend"
+    r"|sale|discount|resell|resale|authentic|fake|marathon|best .* for running|coupon|store hours)\b"
+    r"|發售|價格|多少錢|買|尺寸|幾號|品牌|推薦|折扣|轉賣|真假|馬拉松"
+)
+
+_HEALTH = _rx(
+    r"\b(itch\w*|rash\w*|cough\w*|wheez\w*|asthma\w*|allerg\w*|sneez\w*|respiratory|lungs?|skin|infect\w*"
+    r"|athlete'?s foot|tinea|toenail fungus|nail fungus|fungal nails?|foot fungus|blisters?|headaches?|sick|illness"
+    r"|dermatitis|eczema|immune|immunocompromised|pregnan\w*|dermatophytes?|irritat\w*|health\w*|harmful"
+    r"|dangerous|toxic|doctor|diabet\w*|throat|trouble breathing|shortness of breath|breathing problems|runny nose|stuffy nose)\b"
+    r"|癢|紅疹|疹|咳|氣喘|哮喘|過敏|噴嚏|鼻塞|鼻水|流鼻水|喉嚨|呼吸|皮膚|香港腳|足癬|腳氣|灰指甲|甲癬|感染|頭痛|水泡|生病"
+    r"|不舒服|健康|有害|有毒|毒性|危害|對身體|糖尿病|醫生|醫師|皮癬菌|紅腫|發炎|免疫|懷孕|(腳|皮膚|腳趾|腳底).{0,3}脫皮"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Route patterns: (pattern, weight), matched on normalised text.
+# --------------------------------------------------------------------------------------------
+
+_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
+    "diagnosis": (
+        (_rx(r"\b(is|are) (this|it|that|these|those|there|they) (really |just |actually |definitely |some |also )?"
+             r"(mold|mould|mildew|fung\w*|moldy|mouldy)\b"
+             r"|\b(is|are) (the|this|these|those) [\w\s'-]{0,40}\b(mold|mould|mildew|moldy|mouldy)\s*\?"), 3.0),
+        (_rx(r"\b(mold|mould|mildew)\b.{0,25}\bor\b|\bor (just )?(mold|mould|mildew|dirt|salt|dust|stains?)\b"), 2.5),
+        (_rx(r"\bhow (can|do|would|should|could) (i|you|we) (tell|know|check|identify|spot|recogni[sz]e|distinguish|be sure)"
+             r"|\bhow to (tell|know|check|identify|spot|distinguish)|tell the difference|difference between|\bsigns? (of|that)"
+             r"|\bhow do i know\b"), 3.0),
+        (_rx(r"\bwhat (is|are|'s)( this| these| that| those| the)?\b.{0,40}\b(spots?|marks?|stains?|dots?|stuff|patch(es)?"
+             r"|film|haze|powder|residue|lines?|fuzz|coating|growth|layer)\b"), 3.0),
+        (_rx(r"\b(white|green|black|blue|grey|gray|yellow|pink|whitish|greenish|orange)\b.{0,25}\b(spots?|marks?|stuff"
+             r"|film|haze|powder|fuzz|dots?|patch(es)?|residue|lines?|crust|bloom|coating|layer|specks?)\b"), 2.0),
+        (_rx(r"\b(fuzzy|furry|powdery|hairy|crusty|chalky|waxy|speckled|cloudy)\b"), 1.5),
+        (_rx(r"\b(salt stains?|salt lines?|salt marks?|tide lines?|bloom|spew|spue)\b"), 2.0),
+        (_rx(r"\bwhy (does|do|is|are|would)\b.{0,40}\b(smell\w*|stink\w*|reek\w*)"), 2.0),
+        (_rx(r"\b(smells?|smelling|stinks?) (musty|like|moldy|mouldy|damp|earthy|funny|weird|off|sour|strange)"), 1.5),
+        (_rx(r"\b(looks?|look) like\b|\bdiagnos\w*|\bidentif\w*|\binspect\w*|\bhidden\b|\bmagnif\w*"), 1.5),
+    ),
+    "prevention": (
+        (_rx(r"\b(prevent\w*|avoid\w*|stop\w*|keep\w*|protect\w*)\b.{0,40}\b(mold\w*|mould\w*|mildew\w*|musty|damp|moisture"
+             r"|getting|going|from|growing)"), 2.5),
+        (_rx(r"\b(store|storing|storage|stored|put(ting)? away|pack(ing)?|keep them)\b"), 2.0),
+        (_rx(r"\b(closets?|cupboards?|cabinets?|wardrobes?|shoe racks?|shoe ?box(es)?|plastic (box|bag|bin|container)s?"
+             r"|containers?|entryway|genkan)\b"), 1.0),
+        (_rx(r"\b(silica gel|desiccants?|dehumidif\w*|moisture absorbers?|damprid|cedar|shoe trees?|charcoal|ventilat\w*"
+             r"|air circulation|airflow|fan)\b"), 1.5),
+        (_rx(r"\b(rotate|rotating|rotation|alternat\w*|every day|daily)\b"), 2.0),
+        (_rx(r"\b(rainy season|monsoon|humid (climate|weather|season|country|apartment|room|place|summer)|off[- ]season"
+             r"|long[- ]term|over the (summer|winter)|for months|for the season)\b"), 1.5),
+        (_rx(r"\bwhat (humidity|rh|level)\b|\b(ideal|best|right|recommended|safe) (humidity|rh|level)\b|\bhumidity should\b"
+             r"|\bhow humid\b"), 2.0),
+        (_rx(r"\b(never|again|coming back|come back|from happening|recur\w*)\b"), 1.0),
+        (_rx(r"\b(waterproof\w*|protector spray|water[- ]repellent)\b"), 1.0),
+        (_rx(r"\b(condensation|dew ?point|boxes|bags|keep (my|your|the|our) \w+ in)\b"), 1.5),
+        (_rx(r"\bagainst (the |an |a )?(outside |exterior |outer |cold )?wall\b|\bwhere (should|do|can) i (put|keep|store)\b"
+             r"|\bmo(u)?ld[- ](free|proof|resistant)\b|\bhelp (to )?keep\b"), 2.0),
+    ),
+    "treatment": (
+        (_rx(r"\b(remove|removing|get rid|clean\w*|kill\w*|wash\w*|wipe|wiping|scrub\w*|disinfect\w*|saniti[sz]\w*"
+             r"|treat|treating|fix|salvage|save|rescue|restore|deodori[sz]\w*|neutrali[sz]e|get (it|the \w+|them) (off|out))\b"), 2.0),
+        (_rx(r"\b(already|got|gotten|have|has|found|there'?s|there is|are|is|went|turned|grew|growing)\b.{0,12}\b(moldy|mouldy|mildewed|mildewy|mold|mould)\b"), 1.0),
+        (_rx(r"\b(vinegar|alcohol|isopropyl|bleach|baking soda|hydrogen peroxide|tea tree|uv|sunlight|sun|freezer|freeze"
+             r"|washing machine|dryer|hair ?dryer|heater|radiator|newspaper|oven|microwave|enzyme|spray)\b"), 1.5),
+        (_rx(r"\b(dry|drying|dried|dry out)\b"), 1.5),
+        (_rx(r"\b(soaked|drenched|wet|flooded|rained on|puddle|waterlogged|sopping|soggy)\b"), 1.5),
+        (_rx(r"\b(throw (them |it |these )?(away|out)|toss|bin them|still wear|wear (them|it) again|worth saving|replace)\b"), 2.0),
+        (_rx(r"\b(smell|odou?r|stink)\b.{0,20}\b(out|off|away|rid)\b"), 1.5),
+        (_rx(r"\bwhat (should|do|can) i do\b|\bhow do i deal\b|\bwhat now\b"), 2.0),
+    ),
+    "general": (
+        (_rx(r"\bwhy (do|does|did|are|is|would|can)\b.{0,40}\b(get|go|turn|become|grow|develop)\w*\b.{0,10}\b(mold\w*|mould\w*|mildew\w*)"), 2.5),
+        (_rx(r"\b(what causes|cause of|causes|caused by|reason|reasons)\b"), 2.0),
+        (_rx(r"\bwhat (is|are) (mold|mould|mildew|mvocs?|fungi|fungus|spores?|dermatophytes?)\b"), 2.5),
+        (_rx(r"\b(what|which) (kind|kinds|type|types|species|sort) of\b"), 2.0),
+        (_rx(r"\b(aspergillus|penicillium|cladosporium|species|spores?|hyphae|mycel\w*|mvocs?|dermatophytes?)\b"), 1.5),
+        (_rx(r"\b(more|less|most|least) (prone|likely|susceptible|resistant|vulnerable)\b|\bprone to\b"
+             r"|\b(which|what) (materials?|shoes?|fabrics?|types of shoes)\b"), 2.5),
+        (_rx(r"\b(damage\w*|ruin\w*|weaken\w*|degrad\w*|crack\w*|glue|adhesive|delaminat\w*|separat\w*|break down|rot\w*"
+             r"|perform\w*|cushion\w*|grip|lifespan|last longer|brittle|stiff|coming (loose|apart|off)|falling apart)\b"), 2.0),
+        (_rx(r"\b(related to|linked to|connected to|because of|caused by|producing|comes? from)\b"
+             r"|\b(moldy|mouldy) (shoes|sneakers|boots|trainers)\b.{0,30}\bsmell"), 2.0),
+        (_rx(r"\bwill the cold\b|\b(cold|winter) (weather|temperatures?|months|room|garage|car)\b"
+             r"|\bfreezing (garage|car|room|weather|temperatures?|winter)\b|\bdoes (cold|heat) \w+"), 2.5),
+        (_rx(r"\bhow risky\b|\bis (that|this|it) (too )?(risky|dangerous|bad)\b"), 2.0),
+        (_rx(r"\b(health|harmful|dangerous|toxic|sick|risks?|affect\w*|effects?|contagious|spread)\b"), 1.5),
+        (_rx(r"\bhow (fast|quickly|long|soon)\b|\bwhat temperature|\bdoes (cold|heat|freezing|winter)\b|\bgrow best\b"
+             r"|\bfeed on\b|\bneed to grow\b"), 2.0),
+        (_rx(r"\b(athlete'?s foot|tinea|foot fungus)\b"), 1.5),
+        (_rx(r"\b(mold|mould) risk\b|\brisk of (mold|mould)\b|\b(will|would|could) (they|it|my \w+) (get |go )?(mold|mould)"), 2.0),
+        (_rx(r"\b(itch\w*|rash\w*|cough\w*|wheez\w*|asthma\w*|allerg\w*|sneez\w*|infect\w*|sick|headaches?|skin"
+             r"|runny nose|stuffy nose|throat|eyes)\b"), 2.5),
+        (_rx(r"\bstart(s|ing)? (to )?(grow\w*|go\w*|get\w*|mo(u)?ld\w*)\b|\bthe cause\b|\bfrom (the )?mo(u)?ld\b"), 2.5),
+    ),
+}
+
+_PATTERNS_ZH: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
+    "diagnosis": (
+        (_rx(r"是不是.{0,8}霉|是.{0,4}霉.{0,3}(嗎|呢|\?)|霉.{0,6}還是|還是.{0,8}(霉|髒|鹽|污)|是霉嗎|算發霉"), 3.0),
+        (_rx(r"(怎麼|如何|怎樣|要怎麼)(判斷|分辨|辨別|區分|知道|看出|確認|檢查|辨識)|判斷|分辨|辨別|區分|辨識|差別|差異"), 3.0),
+        (_rx(r"(白|綠|黑|灰|藍|黃|粉紅|紅|橘)色?的?.{0,4}(斑|點|痕|東西|霧|粉|毛|線|圈|膜|霜|塊)"), 2.0),
+        (_rx(r"毛茸茸|毛毛|粉粉|粉狀|絨毛|白霜|起霜|泛白|白霧|鹽漬|鹽霜|水痕|吐油|析出|斑點|黑點|白點"), 2.0),
+        (_rx(r"什麼東西|是什麼|那是什麼|這是什麼|什麼來的|怎麼回事"), 2.0),
+        (_rx(r"為什麼.{0,12}(味|臭)|怎麼會.{0,8}(味|臭)|(霉味|怪味|潮味|悶味|土味|酸味)"), 1.5),
+        (_rx(r"徵兆|跡象|看起來|長什麼樣|樣子"), 1.5),
+    ),
+    "prevention": (
+        (_rx(r"防霉|防潮|預防|避免|防止|不(要|會|再)再?(發|長)霉|才不會|以免|不讓|不再"), 2.5),
+        (_rx(r"收納|存放|保存|收起來|收鞋|放置|長期不穿|換季|收藏|怎麼放"), 2.0),
+        (_rx(r"鞋櫃|鞋盒|鞋架|塑膠(袋|盒|箱)|收納箱|玄關"), 1.0),
+        (_rx(r"除濕|乾燥劑|矽膠|竹炭|活性碳|通風|雪松|鞋楦|防潮箱|電風扇"), 1.5),
+        (_rx(r"輪流|輪替|交替|每天都?穿|天天穿|同一雙"), 2.5),
+        (_rx(r"靠.{0,2}牆|外牆|放在哪|擺在哪|放哪裡|擺放位置"), 2.0),
+        (_rx(r"梅雨|雨季|回南天|潮濕的(地方|季節|天氣|環境)|夏天|冬天|長時間"), 1.0),
+        (_rx(r"濕度.{0,8}(控制|保持|維持|應該|適合|理想|設)|(控制|保持|維持|設)在.{0,4}多少"), 2.0),
+        (_rx(r"防水噴霧|防水"), 1.0),
+        (_rx(r"結露|露點|反潮|凝結"), 1.5),
+    ),
+    "treatment": (
+        (_rx(r"去除|清除|除霉|去霉|清理|清潔|清洗|洗|擦|刷掉|殺菌|殺死|殺|消毒|處理|救|去掉|弄掉|修復|除臭|去味|消除"), 2.0),
+        (_rx(r"怎麼辦|該怎麼做|怎麼處理|要怎麼處理"), 2.0),
+        (_rx(r"酒精|白醋|醋|漂白|小蘇打|雙氧水|茶樹|紫外線|曬|冷凍|洗衣機|烘乾機|吹風機|暖氣|電暖器|報紙|烤箱|微波"), 1.5),
+        (_rx(r"弄乾|晾乾|烘乾|吹乾|風乾|陰乾|怎麼乾|乾得|變乾|乾掉"), 1.5),
+        (_rx(r"淋濕|濕透|泡水|淋雨|濕掉|弄濕|踩到水|積水|進水|濕濕"), 1.5),
+        (_rx(r"還能穿|丟掉|要丟|扔掉|能不能穿|可以穿嗎|換掉|更換"), 2.0),
+        (_rx(r"已經.{0,4}(發|長)霉|(發|長)霉了"), 1.0),
+    ),
+    "general": (
+        (_rx(r"為什麼.{0,10}(發霉|長霉|霉)|為何.{0,8}霉|(發霉|長霉)的原因|原因|造成|是因為|由於|有關係|有關|關聯|相關"), 2.5),
+        (_rx(r"什麼是|是什麼菌|黴菌是|霉菌是|什麼菌"), 2.0),
+        (_rx(r"哪一?種|哪些|種類|類型"), 1.5),
+        (_rx(r"材質.{0,8}(容易|不容易|比較|最)|最容易.{0,4}(發霉|長霉)"), 2.0),
+        (_rx(r"(容易|不容易|比較不|較易).{0,4}(發霉|長霉)"), 1.0),
+        (_rx(r"影響|損壞|傷害|損害|破壞|龜裂|脫膠|開膠|變硬|性能|壽命|抓地|避震|腐蝕|變質|變脆"), 1.5),
+        (_rx(r"健康|有害|危害|身體|毒|危險|風險|傳染"), 1.5),
+        (_rx(r"多久|多快|幾度|什麼溫度|溫度多少|會死|怕冷|靠什麼"), 1.5),
+        (_rx(r"香港腳|足癬|皮癬菌|微生物揮發性"), 1.5),
+        (_rx(r"會不會.{0,4}(發|長)霉|會(發|長)霉嗎|發霉風險|霉的風險"), 2.0),
+        (_rx(r"癢|紅疹|疹|咳|氣喘|哮喘|過敏|噴嚏|鼻塞|鼻水|喉嚨|眼睛|感染|頭痛|生病|不舒服"), 2.5),
+        (_rx(r"超過多少|多少以上|以上.{0,6}(發霉|長霉)|開始(發霉|長霉)"), 2.5),
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Naive Bayes over n-grams
+# --------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9']+")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+_STOP = frozenset("a an the my i is are do does to of in on it and or for with me you your can how what".split())
+
+
+def _features(text: str) -> list[str]:
+    words = [w.rstrip("s") if len(w) > 3 else w for w in _WORD.findall(text)]
+    feats = [f"w:{w}" for w in words if w not in _STOP]
+    feats += [f"b:{a}_{b}" for a, b in zip(words, words[1:])]
+    for run in _CJK_RUN.findall(text):
+        feats += [f"c:{ch}" for ch in run]
+        feats += [f"c:{run[i:i + 2]}" for i in range(len(run) - 1)]
+        feats += [f"c:{run[i:i + 3]}" for i in range(len(run) - 2)]
+    return feats
+
+
+@dataclass
+class _NaiveBayes:
+    priors: dict[str, float]
+    likelihood: dict[str, dict[str, float]]
+    unseen: dict[str, float]
+    vocabulary: frozenset[str]
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        feats = [f for f in _features(text) if f in self.vocabulary]
+        logs = {
+            label: self.priors[label] + sum(self.likelihood[label].get(f, self.unseen[label]) for f in feats)
+            for label in self.priors
+        }
+        # Naive Bayes is badly over-confident on short texts; a temperature that grows with the number
+        # of (correlated, overlapping) n-gram features keeps its probabilities usable next to the keywords.
+        temperature = max(1.0, math.sqrt(len(feats)))
+        top = max(logs.values())
+        exp = {label: math.exp((value - top) / temperature) for label, value in logs.items()}
+        total = sum(exp.values())
+        return {label: value / total for label, value in exp.items()}
+
+
+@lru_cache(maxsize=1)
+def _model() -> _NaiveBayes:
+    from shoeagent.agent.router_data import EXAMPLES
+
+    alpha = 0.3
+    counts: dict[str, Counter[str]] = {route: Counter() for route in ROUTES}
+    docs = Counter(route for _text, route in EXAMPLES)
+    for text, route in EXAMPLES:
+        counts[route].update(_features(normalize(text)))
+    vocabulary = frozenset(f for counter in counts.values() for f in counter)
+    total_docs = sum(docs.values())
+    priors, likelihood, unseen = {}, {}, {}
+    for route in ROUTES:
+        total = sum(counts[route].values()) + alpha * len(vocabulary)
+        priors[route] = math.log(docs[route] / total_docs)
+        likelihood[route] = {f: math.log((c + alpha) / total) for f, c in counts[route].items()}
+        unseen[route] = math.log(alpha / total)
+    return _NaiveBayes(priors, likelihood, unseen, vocabulary)
+
+
+def _keyword_scores(text: str) -> dict[str, float]:
+    scores = {route: 0.0 for route in IN_DOMAIN}
+    for table in (_PATTERNS, _PATTERNS_ZH):
+        for route, patterns in table.items():
+            scores[route] += sum(weight for pattern, weight in patterns if pattern.search(text))
+    return scores
+
+
+def _scope(text: str) -> tuple[bool | None, str]:
+    """True: in scope; False: out of scope; None: undecided by rules (the classifier decides)."""
+    if _INJECTION.search(text):
+        return False, "prompt-injection or command attempt"
+    shoe = bool(_SHOE.search(text))
+    mold = bool(_MOLD.search(text))
+    topic = mold or bool(_DAMP_SMELL.search(text) or _CARE.search(text) or _MATERIAL.search(text))
+    foot_health = bool(_FOOT_HEALTH.search(text))
+    if foot_health:
+        return True, "foot fungus / athlete's foot"
+    if shoe:
+        if topic or _HEALTH.search(text):
+            return True, "shoes + mold/damp/smell/care"
+        if _SHOPPING.search(text):
+            return False, "shoes but not mold or care (shopping, sizes, releases)"
+        return None, "shoes without a mold/care topic"
+    if _OFF_DOMAIN.search(text):
+        return False, "about something other than shoes"
+    if mold:
+        return True, "mold without another object"
+    if _FOOT.search(text) and (_HEALTH.search(text) or _DAMP_SMELL.search(text)):
+        return True, "feet + symptoms or smell"
+    return False, "not about shoes or mold"
+
+
+def classify(question: str) -> RouteDecision:
+    """Route a question (en, Traditional or Simplified Chinese) without any LLM."""
+    text = normalize(question)
+    in_scope, reason = _scope(text) if text else (False, "empty question")
+    if in_scope is False:
+        scores = {route: 0.0 for route in ROUTES} | {"out_of_scope": 1.0}
+        return RouteDecision("out_of_scope", False, 1.0, scores, reason)
+    nb = _model().probabilities(text)
+    if in_scope is None and nb["out_of_scope"] >= 0.5:
+        scores = {route: round(nb[route], 3) for route in ROUTES}
+        return RouteDecision("out_of_scope", False, round(nb["out_of_scope"], 3), scores, reason)
+
+    keywords = _keyword_scores(text)
+    nb_in = {route: nb[route] for route in IN_DOMAIN}
+    nb_total = sum(nb_in.values()) or 1.0
+    kw_total = sum(keywords.values())
+    combined = {}
+    for route in IN_DOMAIN:
+        nb_share = nb_in[route] / nb_total
+        # Keywords carry most of the weight when any fired; the classifier alone decides otherwise.
+        combined[route] = 0.4 * nb_share + 0.6 * keywords[route] / kw_total if kw_total else nb_share
+    route, top = max(combined.items(), key=lambda kv: kv[1])
+    # The winner's share of the combined evidence, discounted when the scope rules were unsure.
+    confidence = round(top if in_scope else top * (1 - nb["out_of_scope"]), 3)
+    scores = {r: round(v, 3) for r, v in combined.items()} | {"out_of_scope": round(nb["out_of_scope"], 3)}
+    health = bool(_HEALTH.search(text))
+    return RouteDecision(route, health, confidence, scores, reason)

@@ -1,0 +1,314 @@
+"""Check a draft answer against its sources, and compose a grounded answer when the model fails.
+
+The answering model is tiny, so correctness comes from here: a draft passes only if every number in
+it appears in a source, the tool results or the question, it keeps a fair share of the top sources'
+key facts, cites at least one existing source, is in the user's language, has a sane length and
+does not loop. ``compose_answer`` builds the fallback answer from the sources' own sentences (the
+ones that carry their key facts), each with its [n] citation, so it can never state an unsupported
+number.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoeagent.agent.safety import has_control_tokens
+from shoeagent.lang import detect_language
+
+_CITATION = re.compile(r"\[\s*(\d+(?:\s*[,，、-]\s*\d+)*)\s*\]")
+_LIST_MARKER = re.compile(r"(?m)^\s*(?:\d+[.)、]|[-*•])\s+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_DASHES = re.compile(r"\s*[‐‑‒–—―~〜～]\s*|\s+-\s*|\s*-\s+")
+# Characters that exist only in Simplified Chinese; answers must be Traditional (Taiwan usage).
+_SIMPLIFIED_ONLY = set(
+    "这们说时会为发湿处应该与个无关么还进过对从气没种样点让经开现长见间问题变体东车门电话语读写买卖钱错际产业务动"
+    "后图场块报声备复头实层带帮库张强当录态总战户护换据数断显书杂权条来构标档检测济满灯热爱环画疗监盘确础视离积称"
+    "稳简类紧红约级纯纸线组细织终结给统继续绿网职联肤脚脏脑节药蓝虑虽袜补装观规觉计认议记讲许论设证识词试详误请调"
+    "谈谢负质购费软轻较边选释针销锁镜闭闻阴阳难须顾预领频颜风饮验鲜柜垫剂机"
+)
+_MIN_CHARS = {"en": 40, "zh": 15}
+_MAX_CHARS = {"en": 1200, "zh": 600}
+
+
+_STOPWORDS = frozenset(
+    "about above after again also because been before being below between both cannot could does doing down during "
+    "each either even every from further have having here into itself just keep kept make makes more most much must "
+    "only other over same should since some such than that their them then there these they this those through under "
+    "until very were what when where which while will with within without would your yours answer question source "
+    "sources".split()
+)
+_MIN_SUPPORT = {"en": 0.5, "zh": 0.4}
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _content_units(text: str, lang: str) -> set[str]:
+    """Content words (English, stemmed) or character bigrams (Chinese) of ``text``."""
+    plain = _CITATION.sub(" ", normalize(text))
+    if lang == "zh":
+        units: set[str] = set()
+        for run in re.findall(r"[\u3400-\u9fff]+", plain):
+            units.update(run[i : i + 2] for i in range(len(run) - 1))
+        return units
+    return {_stem(w) for w in re.findall(r"[a-z]+", plain) if len(w) >= 4 and w not in _STOPWORDS}
+
+
+def unsupported_sentences(draft: str, sources: Sequence[Mapping[str, Any]], lang: str, question: str = "") -> list[str]:
+    """Sentences most of whose content words (Chinese: character pairs) appear in no source nor the question.
+
+    A lexical proxy for "says things the sources don't": it catches rambling and invented advice,
+    not a sentence that rearranges the sources' own words into a false claim.
+    """
+    known = _content_units(question, lang)
+    for source in sources:
+        known |= _content_units(f"{source.get('title', '')} {source.get('text', '')}", lang)
+    flagged = []
+    for sentence in split_sentences(_CITATION.sub("", draft), lang):
+        units = _content_units(sentence, lang)
+        if len(units) >= 4 and len(units & known) / len(units) < _MIN_SUPPORT.get(lang, 0.5):
+            flagged.append(sentence)
+    return flagged
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify_draft`; ``reasons`` is empty exactly when ``ok``."""
+
+    ok: bool
+    reasons: list[str] = field(default_factory=list)
+    unsupported_numbers: list[str] = field(default_factory=list)
+    fact_share: float = 1.0
+    citations: list[int] = field(default_factory=list)
+
+
+def normalize(text: str) -> str:
+    """Lower-case, width-folded text with one spelling of ranges ("60 – 70 %" -> "60-70%")."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _DASHES.sub("-", text)
+    text = re.sub(r"(\d)\s+(%|°c|°f)", r"\1\2", text)
+    return re.sub(r"\s+", " ", text)
+
+
+def citations(text: str) -> list[int]:
+    """Source numbers cited in ``text`` ([1], [1, 2], [1-3] count each number)."""
+    found: list[int] = []
+    for group in _CITATION.findall(text):
+        parts = [int(p) for p in re.findall(r"\d+", group)]
+        if "-" in group and len(parts) == 2 and parts[0] < parts[1] <= parts[0] + 10:
+            parts = list(range(parts[0], parts[1] + 1))
+        found.extend(parts)
+    return found
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers stated in ``text`` (citation markers and list numbering excluded), canonicalised."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _LIST_MARKER.sub(" ", _CITATION.sub(" ", text))
+    found: set[str] = set()
+    for raw in _NUMBER.findall(text):
+        if re.fullmatch(r"\d{1,3}(,\d{3})+", raw):
+            raw = raw.replace(",", "")
+        for part in raw.split(","):
+            if not part:
+                continue
+            try:
+                found.add(f"{float(part):g}")
+            except ValueError:
+                found.add(part)
+    return found
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def is_repetitive(text: str) -> bool:
+    """A generation loop: some 4-word (en) / 6-character (zh) sequence occurs three times, or a sentence twice."""
+    plain = _CITATION.sub(" ", normalize(text))
+    words = re.findall(r"[a-z0-9%°]+", plain)
+    chars = [c for c in plain if "\u3400" <= c <= "\u9fff"]
+    if any(count >= 3 for count in _ngrams(words, 4).values()):
+        return True
+    if any(count >= 3 for count in _ngrams(chars, 6).values()):
+        return True
+    sentences = [s.strip() for s in re.split(r"[.!?。！？\n]+", plain) if len(s.strip()) >= 12]
+    return len(sentences) != len(set(sentences))
+
+
+def fact_present(fact: str, text_normalized: str) -> bool:
+    return normalize(fact) in text_normalized
+
+
+def verify_draft(
+    draft: str,
+    sources: Sequence[Mapping[str, Any]],
+    *,
+    lang: str,
+    question: str = "",
+    min_fact_share: float = 0.34,
+    top_n: int = 2,
+) -> VerifyReport:
+    """Check ``draft`` against the numbered ``sources`` (dicts with ``text``, ``title``, ``key_facts``, ``kind``)."""
+    reasons: list[str] = []
+    text = draft.strip()
+    if not text:
+        return VerifyReport(ok=False, reasons=["empty draft"], fact_share=0.0)
+
+    if has_control_tokens(text):
+        reasons.append("control tokens in the answer")
+
+    supported = numbers(question)
+    for source in sources:
+        supported |= numbers(f"{source.get('title', '')} {source.get('text', '')}")
+    unsupported = sorted(numbers(text) - supported, key=lambda n: (len(n), n))
+    if unsupported:
+        reasons.append(f"numbers not in the sources: {', '.join(unsupported)}")
+
+    cited = citations(text)
+    if not cited:
+        reasons.append("no citation")
+    elif any(n < 1 or n > len(sources) for n in cited):
+        reasons.append(f"cites a source that does not exist (there are {len(sources)})")
+
+    facts = [f for s in [s for s in sources if s.get("kind", "kb") == "kb"][:top_n] for f in s.get("key_facts") or []]
+    normalized = normalize(text)
+    share = sum(fact_present(f, normalized) for f in facts) / len(facts) if facts else 1.0
+    if share < min_fact_share:
+        reasons.append(f"keeps {share:.0%} of the key facts (needs {min_fact_share:.0%})")
+
+    body = _CITATION.sub(" ", text)
+    if detect_language(body) != lang:
+        reasons.append(f"not in {'Chinese' if lang == 'zh' else 'English'}")
+    elif lang == "zh" and any(c in _SIMPLIFIED_ONLY for c in body):
+        reasons.append("Simplified instead of Traditional Chinese")
+
+    if len(text) < _MIN_CHARS.get(lang, 40):
+        reasons.append("too short")
+    elif len(text) > _MAX_CHARS.get(lang, 1200):
+        reasons.append("too long")
+    if is_repetitive(text):
+        reasons.append("repeats itself")
+    elif unsupported_sentences(text, sources, lang, question):
+        reasons.append("says things the sources don't")
+
+    return VerifyReport(
+        ok=not reasons, reasons=reasons, unsupported_numbers=unsupported, fact_share=share, citations=cited
+    )
+
+
+def attach_citations(draft: str, sources: Sequence[Mapping[str, Any]]) -> str:
+    """Cite uncited sentences by evidence: each gets [n] of the source sharing most of its numbers and key facts.
+
+    Citations to sources that do not exist are dropped first. A sentence that shares nothing with
+    any source stays uncited (and verify still judges the whole draft), so this only labels
+    content whose support can be pointed at.
+    """
+    def valid(match: re.Match[str]) -> str:
+        cited = [n for n in citations(match.group(0)) if 1 <= n <= len(sources)]
+        return f"[{', '.join(map(str, dict.fromkeys(cited)))}]" if cited else ""
+
+    text = _CITATION.sub(valid, draft.strip())
+    source_numbers = [numbers(f"{s.get('title', '')} {s.get('text', '')}") for s in sources]
+    source_facts = [[normalize(f) for f in s.get("key_facts") or []] for s in sources]
+    out: list[str] = []
+    for sentence in re.findall(r"[^.!?。！？\n]+[.!?。！？]*\s*|\n+", text):
+        if citations(sentence) or not sentence.strip():
+            out.append(sentence)
+            continue
+        said, plain = numbers(sentence), normalize(sentence)
+        evidence = [len(said & nums) + sum(f in plain for f in facts) for nums, facts in zip(source_numbers, source_facts)]
+        best = max(range(len(sources)), key=lambda i: evidence[i], default=None)
+        if best is None or evidence[best] == 0:
+            out.append(sentence)
+            continue
+        body = sentence.rstrip()
+        end = body[-1] if body and body[-1] in ".!?。！？" else ""
+        core = body[:-1] if end else body
+        core = core.rstrip()
+        gap = "" if core and "\u3000" <= core[-1] <= "\u9fff" else " "
+        out.append(f"{core}{gap}[{best + 1}]{end}{sentence[len(body):]}")
+    return "".join(out).strip()
+
+
+def split_sentences(text: str, lang: str) -> list[str]:
+    """Sentences of a passage, each keeping its closing punctuation."""
+    text = text.strip()
+    if not text:
+        return []
+    if lang == "zh":
+        parts = re.findall(r"[^。！？；]+[。！？；]?", text)
+    else:
+        parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])", text)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _cite(sentence: str, n: int, lang: str) -> str:
+    """Put ``[n]`` before the sentence's closing punctuation."""
+    sentence = sentence.rstrip()
+    end = sentence[-1] if sentence and sentence[-1] in ".!?。！？；" else ""
+    core = sentence[: -1] if end else sentence
+    if lang == "zh":
+        return f"{core}[{n}]{'。' if end in ('；', '') else end}"
+    return f"{core} [{n}]{end or '.'}"
+
+
+# Tools that compute from the user's own numbers or symptoms lead a composed answer; the generic
+# material_care sheet follows the knowledge passages.
+_LEADING_TOOLS = ("tool:mold_risk", "tool:dew_point", "tool:drying_plan", "tool:diagnose_symptoms")
+_TOOL_PREFIX = re.compile(r"^\s*(?:Tool|工具)\s+[a-z_]+\s*(?:[(（][^)）]*[)）])?\s*[:：]\s*")
+
+
+def strip_tool_label(text: str) -> str:
+    """A tool summary without its "Tool name:" / "工具 name：" label (the source's title carries it)."""
+    text = _TOOL_PREFIX.sub("", text.strip())
+    return text[:1].upper() + text[1:]
+
+
+def _compose_order(sources: Sequence[Mapping[str, Any]]) -> list[int]:
+    lead = [i for i, s in enumerate(sources) if s.get("id") in _LEADING_TOOLS]
+    kb = [i for i, s in enumerate(sources) if s.get("kind") != "tool"]
+    rest = [i for i in range(len(sources)) if i not in lead and i not in kb]
+    return lead + kb + rest
+
+
+def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentences: int = 4) -> str:
+    """A short answer built from the sources' own sentences, each cited.
+
+    Tool results computed from the user's numbers come first, then knowledge passages by rank,
+    then other tool results; from each, the sentences that carry its key facts (at most two), else
+    its first sentence. Tool summaries lose their "Tool name:" label.
+    """
+    picked: list[str] = []
+    seen: set[str] = set()
+    for index in _compose_order(sources):
+        source = sources[index]
+        text = str(source.get("text", ""))
+        if source.get("kind") == "tool":
+            text = strip_tool_label(text)
+        sentences = split_sentences(text, lang)
+        if not sentences:
+            continue
+        facts = source.get("key_facts") or []
+        with_facts = [s for s in sentences if any(fact_present(f, normalize(s)) for f in facts)]
+        chosen = sentences[:2] if source.get("kind") == "tool" else (with_facts[:2] or sentences[:1])
+        for sentence in chosen:
+            key = normalize(sentence)
+            if key in seen:
+                continue
+            seen.add(key)
+            picked.append(_cite(sentence, index + 1, lang))
+            if len(picked) >= max_sentences:
+                break
+        if len(picked) >= max_sentences:
+            break
+    return ("" if lang == "zh" else " ").join(picked)
