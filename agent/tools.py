@@ -484,9 +484,10 @@ def _material_care(args: MaterialArgs) -> tuple[dict, str, str]:
 # drying_plan
 # --------------------------------------------------------------------------------------------
 
-# Hours to dry at room temperature with good airflow; thick or absorbent materials take longer.
+# Hours to dry at room temperature with good airflow (paper changed, a fan). Soaked shoes done this way
+# stay inside the 24-48 hours mold needs; thin mesh and non-absorbent rubber dry faster.
 _BASE_HOURS = {"damp": (4.0, 8.0), "wet": (12.0, 24.0), "soaked": (24.0, 48.0)}
-_MATERIAL_FACTOR = {"leather": 1.25, "suede": 1.25, "canvas": 1.0, "knit": 0.75, "rubber": 0.5, "synthetic": 1.0}
+_MATERIAL_FACTOR = {"leather": 1.0, "suede": 1.0, "canvas": 1.0, "knit": 0.75, "rubber": 0.5, "synthetic": 0.75}
 
 _DRY_SPECIFIC: dict[str, tuple[str, str]] = {
     "leather": (
@@ -553,11 +554,12 @@ def _drying_plan(args: DryingArgs) -> tuple[dict, str, str]:
     }
     text_en = (
         f"Tool drying_plan ({names['en']}, {wetness}): remove insoles and laces, stuff with paper and dry in "
-        f"moving air at room temperature; expect about {low}-{high} hours. {specific_en}"
+        f"moving air at room temperature; expect about {low}-{high} hours. {specific_en} Visible growth can "
+        "appear within 24-48 hours of staying wet, so keep the air moving until they are dry inside."
     )
     text_zh = (
         f"工具 drying_plan（{names['zh']}，{wetness_zh}）：取出鞋墊與鞋帶、塞紙並在室溫通風處乾燥，"
-        f"約需 {low}-{high} 小時。{specific_zh}"
+        f"約需 {low}-{high} 小時。{specific_zh}保持潮濕 24-48 小時內就可能長出肉眼可見的黴菌，請持續通風直到鞋內乾透。"
     )
     return result, text_en, text_zh
 
@@ -643,9 +645,9 @@ _NEXT_STEP = {
         "合成皮脫皮或 PU 鞋底碎裂是水解：聚氨酯隨時間與濕氣老化分解，不是發霉，也無法清除；可請修鞋師傅換底，存放濕度保持 50-60% 以下。",
     ),
     "unclear": (
-        "Not enough to tell: check whether the marks are fuzzy and smell musty (mold), dissolve in water (salt) or "
-        "melt with gentle warmth (fat bloom).",
-        "資訊不足以判斷：檢查是否毛茸茸且有霉味（黴菌）、遇水溶解（鹽漬）或遇溫和熱度融化（油脂析出）。",
+        "Not enough to tell: look for fuzz and a musty smell (mold), then do a wipe test with a damp cloth: salt "
+        "dissolves in water, fat bloom melts with gentle warmth, mold smears.",
+        "資訊不足以判斷：先看有沒有絨毛、聞有沒有霉味（黴菌），再用濕布做擦拭測試：鹽漬遇水溶解、油脂析出遇溫熱融化、黴菌會被抹開。",
     ),
 }
 

@@ -189,6 +189,7 @@ def test_drying_plan_never_puts_leather_on_direct_heat():
     assert "24-48 hours" in text
     assert result.result["steps_en"][0].startswith("Rinse off mud")  # soaked shoes start with a rinse
     assert "暖氣" in "".join(result.result["steps_zh"])
+    assert "24-48 hours" in result.text_en and "24-48 小時" in result.text_zh  # the summary keeps the key fact
 
 
 def test_drying_time_grows_with_wetness_and_material():
@@ -247,6 +248,7 @@ def test_diagnose_with_too_little_evidence_is_unclear():
     result = diagnose_symptoms(location="upper")
     assert result.result["likely"] == "unclear"
     assert result.result["confidence"] < 0.5
+    assert "wipe test" in result.text_en and "擦拭測試" in result.text_zh
 
 
 def test_diagnose_needs_a_description():
