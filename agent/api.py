@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from shoeagent.agent.safety import check_question
+from shoeagent.agent.safety import check_question, check_thread_id, redact
 
 
 @dataclass
@@ -105,7 +105,7 @@ class ShoeAgent:
         k: int = 4,
         home: str | Path | None = None,
         max_retries: int = 1,
-        max_tokens: int = 200,
+        max_tokens: int = 320,
         llm: Any = None,
         fallback: bool | Callable[[], Any] = True,
         retriever: Callable[..., Sequence[Any]] | None = None,
@@ -215,7 +215,18 @@ class ShoeAgent:
         BackendError when the requested backend cannot be used.
         """
         text = check_question(question)
-        self._get_llm()  # an unusable backend (Ollama asked for but absent) raises here, not mid-stream
+        thread_id = check_thread_id(thread_id)
+        try:
+            self._get_llm()  # an unusable backend (Ollama asked for but absent) raises here, not mid-stream
+        except Exception as exc:
+            message = redact(str(exc))
+            if message == str(exc):
+                raise
+            try:  # never pass on a credential from OLLAMA_HOST or the like
+                clean = type(exc)(message)
+            except Exception:  # noqa: BLE001 - an exception type that needs other arguments
+                clean = RuntimeError(message)
+            raise clean from None
         return self._run(text, thread_id, cancel)
 
     def _run(self, question: str, thread_id: str | None, cancel: threading.Event | None) -> Iterator[Event]:
@@ -239,7 +250,7 @@ class ShoeAgent:
                 else:
                     final = chunk
         except Exception as exc:  # noqa: BLE001 - the caller always gets an answer event
-            error = f"{type(exc).__name__}: {exc}"
+            error = redact(f"{type(exc).__name__}: {exc}")
             yield Event("error", {"message": error})
         answer = self._answer(question, final, thread_id, 1000 * (time.perf_counter() - started), error)
         if thread_id and error is None:
@@ -253,7 +264,10 @@ class ShoeAgent:
 
         lang = state.get("lang") or detect_language(question)
         llm = self._llm
-        notes = list(state.get("notes") or [])
+        notes = [redact(note) for note in state.get("notes") or []]
+        from shoeagent.agent.memory import take_notices
+
+        notes += take_notices()  # a damaged chat database moved aside and started afresh
         if error is not None:
             notes.append(error)
         text = state.get("answer", "") if error is None else (

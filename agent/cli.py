@@ -4,6 +4,7 @@ Prints the answer, its numbered sources and a line with route, backend and model
 ``--json``, ``Answer.to_dict()`` as one JSON object). The agent and its libraries load inside the
 command, so registering it keeps ``shoeagent --help`` fast. User-caused problems (an empty or too
 long question, an unknown backend, Ollama missing when asked for) print one line and exit 2.
+``shoeagent ask -`` reads the question from standard input (for long or scripted questions).
 """
 
 from __future__ import annotations
@@ -21,9 +22,24 @@ def _make_agent(backend: str) -> Any:
     return ShoeAgent(backend=backend)
 
 
+MAX_STDIN_BYTES = 4_000_000
+
+
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    from shoeagent.agent.safety import one_line, redact
+
+    typer.echo(f"error: {one_line(redact(message))}", err=True)
     raise typer.Exit(2)
+
+
+def _read_stdin() -> str:
+    """The question piped on standard input (bytes that are not UTF-8 stay detectable for check_question)."""
+    import click
+
+    data = click.get_binary_stream("stdin").read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        _fail(f"the question on standard input is over {MAX_STDIN_BYTES:,} bytes; the limit is 4000 characters.")
+    return data.decode("utf-8", errors="surrogateescape")
 
 
 def _print_answer(answer: Any) -> None:
@@ -48,22 +64,26 @@ def _print_answer(answer: Any) -> None:
 
 
 def ask(
-    question: str = typer.Argument("", help="Your question about mold on shoes (English or Chinese)."),
+    question: str = typer.Argument("", help="Your question about mold on shoes (English or Chinese); - reads it from standard input."),
     json_output: bool = typer.Option(False, "--json", help="Print Answer.to_dict() as one JSON object."),
     backend: str = typer.Option("auto", "--backend", help="auto (Ollama's shoemold if running, else embedded), embedded or ollama."),
     thread: str | None = typer.Option(None, "--thread", help="Continue (or start) the conversation with this id."),
 ) -> None:
     """Ask the shoe-mold agent a question; the answer cites its numbered sources."""
-    from shoeagent.agent.safety import check_question
+    from shoeagent.agent.safety import check_question, check_thread_id
 
     if backend not in ("auto", "embedded", "ollama"):
         _fail(f"unknown backend {backend!r}; use auto, embedded or ollama.")
+    if question == "-":
+        question = _read_stdin()
     try:
         question = check_question(question)
+        thread = check_thread_id(thread)
     except ValueError as exc:
         _fail(str(exc))
 
     from shoeagent.agent.llm import BackendError
+    from shoeagent.agent.memory import ChatDatabaseError
     from shoeagent.paths import MissingFileError
 
     try:
@@ -75,7 +95,7 @@ def ask(
 
             with Console(stderr=True).status("Thinking…"):
                 answer = agent.ask(question, thread_id=thread)
-    except (BackendError, MissingFileError, ValueError) as exc:
+    except (BackendError, ChatDatabaseError, MissingFileError, ValueError) as exc:
         _fail(str(exc))
     if json_output:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))

@@ -20,7 +20,7 @@ from shoeagent.agent import prompts
 from shoeagent.agent.context import Context
 from shoeagent.agent.llm import BackendError, ChatBackend
 from shoeagent.agent.memory import follow_up_query, trim_history
-from shoeagent.agent.safety import MAX_QUESTION_CHARS, is_injection, neutralize
+from shoeagent.agent.safety import MAX_QUESTION_CHARS, clean_passage, clean_text, is_injection, leaks_prompt, neutralize
 from shoeagent.agent.state import State
 from shoeagent.agent.verify import (
     attach_citations,
@@ -72,7 +72,7 @@ def _plain(value: Any) -> Any:
 def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Start a turn: clean the question, resolve follow-ups, classify; reset the previous turn's fields."""
     notes: list[str] = []
-    question = neutralize(state.question.strip())
+    question = clean_text(state.question)
     if len(question) > MAX_QUESTION_CHARS:
         question = question[:MAX_QUESTION_CHARS]
         notes.append(f"question truncated to {MAX_QUESTION_CHARS} characters")
@@ -130,10 +130,10 @@ def after_route(state: State) -> Literal["retrieve", "refuse"]:
 
 
 def _source_from_hit(hit: Any, lang: str) -> dict[str, Any]:
-    text = neutralize(str(_get(hit, "text", "")))
+    text = clean_passage(str(_get(hit, "text", "")))  # data, never instructions: see safety.clean_passage
     return {
         "id": str(_get(hit, "id", "")),
-        "title": neutralize(str(_get(hit, "title", ""))),
+        "title": clean_passage(str(_get(hit, "title", ""))),
         "snippet": text[:SNIPPET_CHARS],
         "kind": "kb",
         "category": str(_get(hit, "category", "") or ""),
@@ -211,6 +211,7 @@ def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         records.append(record)
         _emit(runtime, "tool", call=record)
         if record["error"]:
+            notes.append(f"tool {call['name']} could not run: {record['error']}")
             continue
         summary = strip_tool_label(neutralize(str(_get(result, "text_zh" if state.lang == "zh" else "text_en", "") or "")))
         if summary:
@@ -380,7 +381,11 @@ def refuse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Add the doctor recommendation to health questions and store the answer in the conversation."""
-    answer = neutralize(state.answer.strip())
+    answer = clean_text(state.answer)  # no control tokens, terminal escapes or invisible characters
+    if leaks_prompt(answer, [runtime.context.system_prompt]):
+        answer = prompts.REFUSAL["injection"][state.lang]
+        return {"answer": answer, "refused": True, "refusal_reason": "injection", "grounded": False, "sources": [],
+                "notes": ["the draft repeated the assistant's instructions; withheld"], "messages": [AIMessage(content=answer)]}
     if state.cancelled:
         answer = f"{answer} {prompts.CANCELLED_NOTE[state.lang]}".strip()
     if state.health and state.refusal_reason != "injection":

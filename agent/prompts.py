@@ -76,10 +76,10 @@ REFUSAL = {
     },
     "injection": {
         "en": (
-            "Sorry, I can't change my instructions or share them. "
+            "Sorry, I can't change my instructions or share them, and I don't run commands or open files. "
             "I can help with diagnosing, preventing and treating mold on shoes."
         ),
-        "zh": "抱歉，我不能更改或透露我的指示。我可以協助診斷、預防和處理鞋子發霉的問題。",
+        "zh": "抱歉，我不能更改或透露我的指示，也不會執行指令或開啟檔案。我可以協助診斷、預防和處理鞋子發霉的問題。",
     },
 }
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -155,6 +155,14 @@ def _supported_materials() -> str:
 class _Args(BaseModel):
     # Extra keys from a chatty model are ignored rather than failing the whole call.
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        # pydantic would read true/false as 1/0 (a 1 °C closet); a measurement must be a number.
+        if isinstance(value, bool):
+            raise ValueError("must be a number or text, not true/false")
+        return value
 
 
 class MoldRiskArgs(_Args):
@@ -775,6 +783,12 @@ _RANGE_TEXT = {
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages that echo a bad argument."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _error_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -784,20 +798,23 @@ def _error_message(exc: ValidationError) -> str:
             parts.append(f"{field} is required")
         elif err["type"] in _RANGE_ERRORS and field in _RANGE_TEXT:
             detail = " and above 0 for a dew point" if err["type"] == "greater_than" else ""
-            parts.append(f"{field} {_RANGE_TEXT[field]}{detail} (got {err.get('input')!r})")
+            parts.append(f"{field} {_RANGE_TEXT[field]}{detail} (got {_shown(err.get('input'))})")
         elif field == "arguments":
             parts.append(message)
         else:
-            parts.append(f"{field}: {message} (got {err.get('input')!r})")
+            parts.append(f"{field}: {message} (got {_shown(err.get('input'))})")
     return "; ".join(parts)
 
 
 def run_tool(name: str, args: dict | None) -> ToolResult:
     """Run tool ``name`` on ``args``; unknown tools and bad arguments give a ToolResult with ``error`` set."""
+    if args is not None and not isinstance(args, Mapping):
+        error = f"arguments must be a JSON object of named values, not {type(args).__name__}"
+        return ToolResult(str(name), {}, {}, f"Tool error: {error}", f"工具錯誤：{error}", error)
     args = dict(args or {})
-    spec = _SPECS.get(name)
+    spec = _SPECS.get(name) if isinstance(name, str) else None
     if spec is None:
-        error = f"unknown tool {name!r}; available: {', '.join(TOOL_NAMES)}"
+        error = f"unknown tool {_shown(name)}; available: {', '.join(TOOL_NAMES)}"
         return ToolResult(name, args, {}, f"Tool error: {error}", f"工具錯誤：{error}", error)
     try:
         parsed = spec.args_model.model_validate(args)

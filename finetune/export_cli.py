@@ -46,6 +46,31 @@ def _stage_progress(stages: list[str], enabled: bool = True) -> Iterator[Callabl
         progress.update(task, completed=len(stages), description="done")
 
 
+def _output_problem(output: Path) -> str | None:
+    """Why ``--output`` cannot take the export (a file, or a folder that cannot be written), else None.
+
+    Checked before the minutes of merging and converting, by creating the folder and a scratch file
+    in it (``os.access`` would say yes to root on a read-only file system), so a bad path fails at once.
+    """
+    import tempfile
+
+    path = output.expanduser()
+    if path.exists() and not path.is_dir():
+        return f"--output {path} is a file, not a folder; give a folder for the GGUF, Modelfile and manifest."
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"--output {path}: {existing} is a file, not a folder; give a folder for the GGUF, Modelfile and manifest."
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"--output {path}: the folder cannot be written ({exc.strerror or exc}); pass a folder you can write to."
+    return None
+
+
 def _human(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
@@ -99,6 +124,8 @@ def export_command(
         _fail("each --quant may be given once.")
     if not name or "/" in name or name.startswith("."):
         _fail(f"--name {name!r} is not a plain file/model name.")
+    if output is not None and (problem := _output_problem(output)):
+        _fail(problem)
     try:
         adapter_dir = adapter or paths.packaged_adapter_dir()
     except paths.MissingFileError as exc:

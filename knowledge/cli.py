@@ -29,8 +29,7 @@ def _friendly_errors() -> Iterator[None]:
     try:
         yield
     except _user_errors() as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _fail(str(exc))
 
 
 @contextmanager
@@ -87,7 +86,10 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
 ) -> None:
     """Search the knowledge base and your added documents."""
+    from shoeagent.agent.safety import clean_text
     from shoeagent.knowledge.store import RELEVANCE_THRESHOLD, KnowledgeBase
+
+    query = clean_text(query)  # control and invisible characters, chat-template tokens
 
     if route is not None and route not in ("diagnosis", "prevention", "treatment", "general"):
         _fail(f"--route must be diagnosis, prevention, treatment or general, not {route!r}")
@@ -102,14 +104,16 @@ def search(
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"Results for: {query[:80]}", show_lines=True)
+    # Queries, titles and file names are user text: escaped, so "[/bold]" is shown, not parsed as markup.
+    table = Table(title=f"Results for: {escape(query[:80])}", show_lines=True)
     for column in ("#", "score", "id", "title", "stage", "source"):
         table.add_column(column)
     for i, h in enumerate(hits, start=1):
         mark = "" if h.score >= RELEVANCE_THRESHOLD else " (below threshold)"
-        table.add_row(str(i), f"{h.score:.3f}{mark}", h.id, h.title, h.stage, h.source)
+        table.add_row(str(i), f"{h.score:.3f}{mark}", escape(h.id), escape(h.title), escape(h.stage), escape(h.source))
     Console().print(table)
     if not hits or hits[0].score < RELEVANCE_THRESHOLD:
         typer.echo(f"Nothing scores above the relevance threshold {RELEVANCE_THRESHOLD}: the agent would decline.")
@@ -146,14 +150,17 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) 
     user = data["user_documents"]
     console.print(f"User documents: {user['files']} file(s), {user['chunks']} chunk(s)")
     for source, chunks in user["sources"].items():
-        console.print(f"  {source}: {chunks} chunk(s)")
+        console.print(f"  {escape(source)}: {chunks} chunk(s)", highlight=False)
 
 
 def add(paths: list[Path] = typer.Argument(..., help="Markdown (.md) or text (.txt) files to add.")) -> None:
     """Add your own Markdown/text documents to the knowledge base (re-adding a file replaces it)."""
+    from shoeagent.knowledge import userdocs
     from shoeagent.knowledge.store import KnowledgeBase
 
     with _friendly_errors():
+        for path in paths:  # a bad path fails here, before any progress bar is drawn on stderr
+            userdocs.read_document(userdocs.validate_path(path))
         kb = KnowledgeBase()
         with _progress("Adding documents") as update:
             result = kb.add_documents(list(paths), progress=update)
@@ -216,7 +223,10 @@ def _print_eval(result: dict[str, Any], failures: bool) -> None:
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    """One line on stderr (control characters escaped, credentials redacted), exit status 2."""
+    from shoeagent.agent.safety import one_line, redact
+
+    typer.echo(f"error: {one_line(redact(message))}", err=True)
     raise typer.Exit(2)
 
 

@@ -37,37 +37,77 @@ class Chunk:
     text: str
 
 
+def _shown(path: Path) -> str:
+    """A path for a one-line message (control characters escaped)."""
+    from shoeagent.agent.safety import one_line
+
+    return one_line(str(path), 200)
+
+
 def validate_path(path: Path | str) -> Path:
-    """The resolved path of a file that may be added, or :class:`UserDocumentError` saying why not."""
+    """The resolved path of a file that may be added, or :class:`UserDocumentError` saying why not.
+
+    A symbolic link is judged by what it points to: ``notes.md -> /etc/passwd`` is refused because
+    the target is not a Markdown or text file, and a link to a directory or device is not a file.
+    """
     p = Path(path).expanduser()
+    shown = _shown(p)
     if not p.exists():
-        raise UserDocumentError(f"{p}: no such file")
-    if not p.is_file():
-        raise UserDocumentError(f"{p}: not a regular file (give the path of a .md or .txt file)")
-    suffix = p.suffix.lower()
-    if suffix == ".pdf":
-        raise UserDocumentError(
-            f"{p}: PDF is not supported (no PDF library is installed); convert it to .txt or .md first"
-        )
-    if suffix not in ALLOWED_SUFFIXES:
-        raise UserDocumentError(f"{p}: unsupported file type {suffix or '(none)'!r}; allowed: {', '.join(ALLOWED_SUFFIXES)}")
-    size = p.stat().st_size
+        if p.is_symlink():
+            raise UserDocumentError(f"{shown}: a symbolic link to a file that does not exist")
+        raise UserDocumentError(f"{shown}: no such file")
+    try:
+        target = p.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # a link loop, a permission problem
+        raise UserDocumentError(f"{shown}: cannot be resolved ({exc.__class__.__name__}); give the path of a .md or .txt file") from None
+    via = f" (a link to {_shown(target)})" if target != p.absolute() and p.is_symlink() else ""
+    if not target.is_file():
+        raise UserDocumentError(f"{shown}{via}: not a regular file (give the path of a .md or .txt file)")
+    for candidate in dict.fromkeys((p, target)):
+        suffix = candidate.suffix.lower()
+        if suffix == ".pdf":
+            raise UserDocumentError(
+                f"{shown}{via}: PDF is not supported (no PDF library is installed); convert it to .txt or .md first"
+            )
+        if suffix not in ALLOWED_SUFFIXES:
+            raise UserDocumentError(
+                f"{shown}{via}: unsupported file type {suffix or '(none)'!r}; allowed: {', '.join(ALLOWED_SUFFIXES)}"
+            )
+    size = target.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise UserDocumentError(f"{p}: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit; split the file")
+        raise UserDocumentError(f"{shown}: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit; split the file")
     if size == 0:
-        raise UserDocumentError(f"{p}: the file is empty")
-    return p.resolve()
+        raise UserDocumentError(f"{shown}: the file is empty")
+    return target
 
 
 def read_document(path: Path) -> str:
-    """The text of a validated document (UTF-8, BOM removed, line endings normalised)."""
+    """The text of a validated document (UTF-8, BOM removed, line endings normalised).
+
+    Binary files are refused even when their bytes happen to decode (NUL bytes, or mostly control
+    characters); stray control characters in real text are removed.
+    """
+    from shoeagent.agent.safety import clean_text
+
+    shown = _shown(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserDocumentError(f"{shown}: cannot be read ({exc.strerror or exc}); check its permissions") from None
+    if b"\x00" in raw[:8192]:
+        raise UserDocumentError(f"{shown}: a binary file, not text; add Markdown or plain-text files only")
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UserDocumentError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        raise UserDocumentError(f"{shown}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\t\n\r\f")
+    if controls > max(8, len(text[:8192]) // 100):
+        raise UserDocumentError(f"{shown}: a binary file, not text; add Markdown or plain-text files only")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # The same cleaning as questions, line by line so headings and paragraphs keep their shape.
+    text = "\n".join(clean_text(line) for line in text.split("\n"))
     if not text.strip():
-        raise UserDocumentError(f"{path}: the file contains only whitespace")
+        raise UserDocumentError(f"{shown}: the file contains only whitespace")
     return text
 
 

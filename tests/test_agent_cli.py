@@ -82,3 +82,19 @@ def test_registering_the_cli_is_cheap():
     code = "import sys, shoeagent.agent.cli; print(any(m in sys.modules for m in ('langgraph', 'llama_cpp', 'chromadb', 'langchain_core')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_locked_chat_database_is_one_line_exit_2(monkeypatch):
+    from shoeagent.agent.memory import ChatDatabaseError
+
+    class LockedAgent:
+        def ask(self, question, thread_id=None):
+            raise ChatDatabaseError("the chat database /x/chat.sqlite is locked by another process; close it and try again.")
+
+    monkeypatch.setattr(cli, "_make_agent", lambda backend: LockedAgent())
+    app = typer.Typer()
+    cli.register(app, typer.Typer())
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(app, ["ask", "How do I dry boots?", "--thread", "t1", "--json"])
+    assert result.exit_code == 2
+    assert "locked by another process" in result.output and "Traceback" not in result.output

@@ -309,7 +309,10 @@ class ChatScreen(Screen[None]):
 
     @on(Input.Submitted, "#prompt")
     async def _submitted(self, event: Input.Submitted) -> None:
-        question = event.value.strip()
+        from shoeagent.agent.safety import clean_text
+
+        # What the agent will see: control and invisible characters gone, so an input of only those asks nothing.
+        question = clean_text(event.value)
         if not question or self._busy("asking again"):
             return
         event.input.value = ""
