@@ -31,6 +31,10 @@ CHATML_STOPS = ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 BASE_MODEL_LABEL = "SmolLM2-135M-Instruct (base, shoemold GGUF not built)"
 BASE_MODEL_NOTE = "shoemold GGUF not built; using base model"
+# Ollama requests: connecting must be quick (a local server); a read may wait for the model to load,
+# but a server that stops sending for this long counts as gone (the embedded model then finishes).
+OLLAMA_CONNECT_TIMEOUT = 5.0
+OLLAMA_READ_TIMEOUT = 120.0
 
 
 class BackendError(RuntimeError):
@@ -308,7 +312,10 @@ def ollama_backend(model: str | None = None, host: str | None = None) -> OllamaB
         raise BackendError(
             f"Ollama at {host} has no model {wanted!r}; create it with `shoeagent export --ollama` or use --backend embedded."
         )
-    chat = ChatOllama(base_url=host, model=served, temperature=0.2, repeat_penalty=1.15)
+    import httpx
+
+    timeout = httpx.Timeout(OLLAMA_READ_TIMEOUT, connect=OLLAMA_CONNECT_TIMEOUT)
+    chat = ChatOllama(base_url=host, model=served, temperature=0.2, repeat_penalty=1.15, client_kwargs={"timeout": timeout})
     return OllamaBackend(
         name="ollama",
         model_id=served.removesuffix(":latest"),

@@ -7,7 +7,9 @@ Modelfile + ``manifest.json`` -> optionally ``ollama create``.
 
 Every output is written under a temporary name in its final folder and renamed into place only when
 all stages have passed, the manifest last: a failed or interrupted export leaves the previous good
-``shoemold.gguf`` untouched and never a truncated file where the agent loads from.
+``shoemold.gguf`` untouched and never a truncated file where the agent loads from. What a killed
+export leaves behind (hidden ``.*.partial`` files, its ``export-<pid>-*`` scratch folder) is removed
+by the next export.
 """
 
 from __future__ import annotations
@@ -419,6 +421,45 @@ def remove_stale_partials(output_dir: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
+SCRATCH_PREFIX = "export-"
+# Scratch folders named without a process id (older versions) are removed once this old.
+STALE_SCRATCH_S = 24 * 3600
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_scratch(cache: Path) -> list[Path]:
+    """Delete the scratch folders (HF copy, f16 GGUF: hundreds of MB) of exports whose process is gone.
+
+    A folder is ``export-<pid>-<random>``; one whose process still runs is another export in progress
+    and is left alone. Returns the folders removed.
+    """
+    removed = []
+    for folder in cache.glob(f"{SCRATCH_PREFIX}*"):
+        if not folder.is_dir():
+            continue
+        pid_text = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid_text.isdigit():
+            stale = int(pid_text) != os.getpid() and not _pid_alive(int(pid_text))
+        else:
+            try:
+                stale = time.time() - folder.stat().st_mtime > STALE_SCRATCH_S
+            except OSError:
+                continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def export_stages(options: ExportOptions) -> list[str]:
     """The stage names :func:`export_model` reports, in order (for a progress bar's total)."""
     stages = ["load base model", "merge adapter" if options.adapter_dir else "prepare model", "save HF folder",
@@ -518,7 +559,8 @@ def _export_model(options: ExportOptions, report: Reporter | None = None) -> Exp
         if stage:
             report(stage)
 
-    work_dir = Path(tempfile.mkdtemp(prefix="export-", dir=paths.cache_dir()))
+    remove_stale_scratch(paths.cache_dir())
+    work_dir = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=paths.cache_dir()))
     try:
         with StagedFiles() as staged:
             model, tokenizer, base_gguf = _load_model(options, base_model, timed)

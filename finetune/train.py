@@ -3,7 +3,8 @@
 One front end for both backends: the same dataset (prompt/completion conversations rendered through
 the model's chat template, loss on the answer only), the same LoRA settings, the same trainer. What
 differs is only how the model is loaded and wrapped. A run directory holds the checkpoints (so
-``--resume`` continues from the last one), ``train.log``, and the finished adapter: fp16
+``--resume`` continues from the last complete one: a checkpoint cut off by a kill while it was
+being saved is set aside), ``train.log``, and the finished adapter: fp16
 safetensors, ``training_report.json``, ``loss_curve.png`` and the resolved ``finetune_config.toml``.
 """
 
@@ -128,12 +129,64 @@ def default_run_dir(config: FinetuneConfig) -> Path:
 
 
 def latest_run_dir(config: FinetuneConfig) -> Path | None:
-    """The newest run directory of this model that holds a checkpoint (for ``--resume``)."""
+    """The newest run directory of this model that holds a complete checkpoint (for ``--resume``)."""
     candidates = sorted(
-        (p for p in paths.runs_dir().glob(f"{config.model.new_model_name}-*") if any(p.glob("checkpoint-*"))),
+        (p for p in paths.runs_dir().glob(f"{config.model.new_model_name}-*") if last_complete_checkpoint(p)),
         key=lambda p: p.stat().st_mtime,
     )
     return candidates[-1] if candidates else None
+
+
+# What transformers' Trainer writes into a checkpoint folder, trainer_state.json last.
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+CHECKPOINT_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin")
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why ``folder`` (``checkpoint-N``) cannot be resumed from, or None when it is complete.
+
+    The Trainer writes a checkpoint in place, weights first and ``trainer_state.json`` last, so a run
+    killed while saving leaves a folder without that file or with it cut short.
+    """
+    missing = [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
+    if not any((folder / name).is_file() for name in CHECKPOINT_WEIGHTS):
+        missing.append("the weights")
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"trainer_state.json is unreadable ({exc})"
+    step = folder.name.rsplit("-", 1)[-1]
+    if str(state.get("global_step")) != step:
+        return f"trainer_state.json is for step {state.get('global_step')}, not {step}"
+    return None
+
+
+def last_complete_checkpoint(run_dir: Path, set_aside: bool = False) -> Path | None:
+    """The highest-numbered complete ``checkpoint-N`` folder of ``run_dir`` (None if there is none).
+
+    With ``set_aside``, incomplete checkpoints above it (a run killed while saving) are renamed to
+    ``incomplete-checkpoint-N`` so neither the Trainer nor a later resume picks them up.
+    """
+    numbered = []
+    for folder in run_dir.glob("checkpoint-*"):
+        suffix = folder.name.removeprefix("checkpoint-")
+        if folder.is_dir() and suffix.isdigit():
+            numbered.append((int(suffix), folder))
+    for _, folder in sorted(numbered, reverse=True):
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return folder
+        if set_aside:
+            target = folder.with_name(f"incomplete-{folder.name}")
+            if target.exists():
+                import shutil
+
+                shutil.rmtree(target)
+            folder.rename(target)
+            log.warning("%s is incomplete (%s), probably cut off by a kill; set aside as %s", folder, problem, target.name)
+    return None
 
 
 def _load_peft_model(config: FinetuneConfig) -> tuple[Any, Any]:
@@ -153,7 +206,8 @@ def _load_unsloth_model(config: FinetuneConfig, seed: int) -> tuple[Any, Any]:  
     from shoeagent.finetune.base import _fix_tokenizer, resolve_gguf
 
     name = config.model.base_model
-    if resolve_gguf(name) is not None:
+    gguf = resolve_gguf(name)
+    if gguf is not None:
         # Unsloth cannot read GGUF: write the dequantized base once as an HF folder and load that.
         name = str(_hf_copy_of_base(config))
     model, tokenizer = FastLanguageModel.from_pretrained(
@@ -162,6 +216,11 @@ def _load_unsloth_model(config: FinetuneConfig, seed: int) -> tuple[Any, Any]:  
         load_in_4bit=config.quantization.load_in_4bit,
         dtype=None,
     )
+    if gguf is not None:
+        # Record the real base in the adapter (as the PEFT path does), not the cache folder it came from.
+        model.name_or_path = model.config.name_or_path = (
+            paths.BASE_MODEL_ID if gguf == paths.base_gguf() else str(gguf)
+        )
     lora = config.lora
     layers = layers_to_transform(lora, model.config.num_hidden_layers)
     model = FastLanguageModel.get_peft_model(
@@ -302,6 +361,17 @@ def _drop_too_long(examples: list[Example], tokenizer: Any, max_length: int) -> 
     return kept, len(examples) - len(kept)
 
 
+def _too_short_error(split: str, examples: list[Example], tokenizer: Any, config: FinetuneConfig) -> TrainingError:
+    """The error for a ``model.max_seq_length`` that cuts off the answer of every example."""
+    from shoeagent.finetune.datafile import token_lengths
+
+    shortest = min(token_lengths(examples, tokenizer))
+    return TrainingError(
+        f"no {split} example fits model.max_seq_length={config.model.max_seq_length}: every answer lies beyond it "
+        f"(the shortest example is {shortest} tokens with its prompt); raise it, e.g. --set model.max_seq_length={max(shortest, 256)}"
+    )
+
+
 class _JsonLogCallback:
     """Append every log record (loss, eval loss, learning rate) as one JSON line to the run's log."""
 
@@ -419,8 +489,14 @@ def train(
         run_dir = found
     else:
         run_dir = default_run_dir(config)
-    if resume and not any(run_dir.glob("checkpoint-*")):
-        raise TrainingError(f"--resume: {run_dir} holds no checkpoint-* folder to resume from")
+    if resume and last_complete_checkpoint(run_dir) is None:
+        found = sorted(p.name for p in run_dir.glob("checkpoint-*"))
+        if not found:
+            raise TrainingError(f"--resume: {run_dir} holds no checkpoint-* folder to resume from")
+        raise TrainingError(
+            f"--resume: {run_dir} holds only incomplete checkpoints ({', '.join(found)}: a run killed while saving); "
+            "start a new run without --resume"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = _attach_log_file(run_dir)
     try:
@@ -463,6 +539,8 @@ def _train(
     if config.training.padding_free and not config.training.packing:
         train_examples, dropped = _drop_too_long(train_examples, tokenizer, config.model.max_seq_length)
         eval_examples, _ = _drop_too_long(eval_examples, tokenizer, config.model.max_seq_length)
+        if splits.train and not train_examples:
+            raise _too_short_error("training", splits.train, tokenizer, config)
     if on_model is not None:
         on_model(model)
 
@@ -481,12 +559,22 @@ def _train(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    # TRL truncates to max_length and drops the examples whose answer was cut off entirely.
+    splits_seen = [("training", train_examples, trainer.train_dataset)]
+    if eval_ds is not None:
+        splits_seen.append(("evaluation", eval_examples, trainer.eval_dataset))
+    for name, before, processed in splits_seen:
+        if before and processed is not None and len(processed) == 0:
+            raise _too_short_error(name, before, tokenizer, config)
+    cut_off = len(train_examples) - len(trainer.train_dataset)
+    if cut_off:
+        log.warning("%d training example(s) dropped: their answer lies beyond model.max_seq_length=%d", cut_off, config.model.max_seq_length)
+        dropped += cut_off
     train_tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
     checkpoint = None
     if resume:
-        from transformers.trainer_utils import get_last_checkpoint
-
-        checkpoint = get_last_checkpoint(str(run_dir))
+        found = last_complete_checkpoint(run_dir, set_aside=True)
+        checkpoint = str(found) if found is not None else None
         log.info("resuming from %s", checkpoint)
     eval_before = None
     if eval_ds is not None and checkpoint is None:
