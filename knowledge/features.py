@@ -2,10 +2,12 @@
 
 A text becomes a bag of weighted features: English word stems and their character 3-5-grams (which
 survive typos and inflections), numbers, Chinese character unigrams and bigrams (Chinese has no
-spaces, and bigrams approximate words), and a few bilingual synonym groups ("mould", "mildew",
-"發霉" and "长霉" all also yield ``s:mold``). Simplified characters are mapped to Traditional first,
-so a Simplified question matches the Traditional entries. Question words and particles yield no
-features: they say nothing about which fact sheet answers a question.
+spaces, and bigrams approximate words), and bilingual synonym groups, a small domain lexicon
+("mould", "mildew", "發霉" and "长霉" all also yield ``s:mold``; "spew", "吐油" and "起霜" yield
+``s:bloom``). Simplified characters are mapped to Traditional first, so a Simplified question
+matches the Traditional entries; British spellings become American ones ("mould" is "mold"), and
+"梅" typed for "霉" (the same sound) is read as "霉" where it cannot mean plum. Question words and
+particles yield no features: they say nothing about which fact sheet answers a question.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections import Counter
 from functools import lru_cache
 
 # Bump when the features change: it is part of the embedding config, hence of the index's name.
-FEATURES_VERSION = 3
+FEATURES_VERSION = 4
 
 _SIMPLIFIED = (
     "霉湿气异脏洁净干脚袜药处预晒阳风温垫柜纸报变颜点绿发长运动胶带内层细养护剂机过敏癣痒闻储纳节汗衬缝线损坏开软弹缓冲击轻"
@@ -52,12 +54,12 @@ ZH_STOP_BIGRAMS = frozenset("為什 一下 有沒 沒有 因為 所以 如果 �
 SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # group: (English words, Chinese phrases). General footwear/mold vocabulary, not tuned to queries.
     "mold": (("mold", "mould", "moldy", "mouldy", "mildew", "mildewy", "fungus", "fungi", "fungal", "spore", "spores",
-              "fuzz", "fuzzy", "mycelium", "hyphae", "penicillium", "aspergillus", "cladosporium", "alternaria",
+              "fuzz", "fuzzy", "fluffy", "mycelium", "hyphae", "penicillium", "aspergillus", "cladosporium", "alternaria",
               "mucor", "rhizopus", "stachybotrys", "eurotium"),
-             ("霉", "真菌", "孢子", "菌絲", "白毛", "綠毛", "菌斑", "青黴", "麴菌", "麴黴", "毛毛")),
+             ("霉", "真菌", "孢子", "菌絲", "白毛", "綠毛", "菌斑", "青黴", "麴菌", "麴黴", "毛毛", "絨毛", "棉絮", "蓬蓬")),
     "odor": (("odor", "odour", "smell", "smelly", "stink", "stinky", "musty", "reek", "funk", "funky", "pong", "whiff",
               "stench", "deodorize", "deodorise", "deodorizer", "deodorant", "mvoc", "mvocs"),
-             ("臭", "異味", "氣味", "味道", "霉味", "除臭")),
+             ("臭", "異味", "氣味", "味道", "霉味", "除臭", "揮發性")),
     "shoe": (("shoe", "sneaker", "trainer", "kicks", "boot", "footwear", "sandal", "loafer", "heels", "slipper",
               "oxford", "oxfords", "brogue", "brogues", "clog", "clogs", "cleat", "cleats", "wellies", "wellington",
               "flip", "flops", "moccasin", "espadrille", "espadrilles", "pumps", "flats", "mules"),
@@ -68,11 +70,11 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  ("濕", "潮", "水氣", "受潮", "回潮", "返潮")),
     "dry": (("dry", "dried", "drying", "dryer", "dehumidifier", "dehumidify", "desiccant", "silica", "tumble",
              "hairdryer", "absorber", "absorbent"),
-            ("乾", "除濕", "乾燥劑", "矽膠", "烘", "晾", "吸濕")),
+            ("乾", "除濕", "防潮", "乾燥劑", "矽膠", "烘", "晾", "吸濕")),
     "clean": (("clean", "cleaner", "wash", "wipe", "scrub", "brush", "disinfect", "sanitize", "sanitise", "remove", "rid",
                "launder", "laundry", "kill", "antifungal"),
               ("清潔", "清洗", "洗", "擦", "刷", "消毒", "清除", "去除", "除霉", "去霉", "殺菌", "抗菌")),
-    "leather": (("leather", "suede", "nubuck", "hide"), ("皮革", "皮鞋", "麂皮", "真皮", "牛皮", "牛巴戈")),
+    "leather": (("leather", "suede", "nubuck", "hide"), ("皮革", "皮鞋", "麂皮", "翻毛皮", "反毛皮", "真皮", "牛皮", "牛巴戈")),
     "synthetic": (("pleather", "faux", "synthetic", "pu", "pvc", "vegan", "leatherette"),
                   ("合成皮", "人造皮", "仿皮", "皮革")),
     "canvas": (("canvas", "fabric", "textile", "mesh", "knit", "cotton"), ("帆布", "布鞋", "網布", "織物", "布料", "針織")),
@@ -111,6 +113,38 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "laces": (("lace", "laces", "shoelace", "shoelaces"), ("鞋帶",)),
     "shoe_tree": (("tree", "trees", "shaper", "stuffing"), ("鞋楦", "鞋撐")),
     "cabinet_air": (("ventilate", "ventilation", "airflow", "airing", "fan", "breeze"), ("通風", "電風扇", "風扇", "吹風")),
+    # Symptoms, look-alikes and effects named by the entries' topics (v4), so that a user's word for
+    # them ("spew", "起霜", "tide mark") meets the entry's word ("fat bloom", "吐油", "鹽漬").
+    "bloom": (("bloom", "blooming", "spew", "spue", "spues", "haze", "hazy"), ("吐油", "起霜", "噴霜", "析出", "泛白", "白霧")),
+    "salt": (("salt", "salty", "slush", "tide"), ("鹽", "水痕", "融雪")),
+    "verdigris": (("verdigris", "eyelet", "eyelets", "grommet", "grommets", "buckle", "buckles", "brass", "copper"),
+                  ("銅綠", "銅鏽", "鞋眼", "鞋孔", "扣環", "金屬扣")),
+    "hydrolysis": (("hydrolysis", "crumble", "crumbling", "crumbly", "disintegrate", "disintegrating", "flake", "flakes",
+                    "flaking", "peel", "peeling"),
+                   ("水解", "碎裂", "掉渣", "脫皮", "剝落", "粉化")),
+    "yellowing": (("yellow", "yellowed", "yellowing", "oxidation", "oxidise", "oxidize", "oxidized"), ("變黃", "泛黃", "發黃", "氧化")),
+    "stain": (("stain", "stained", "mark", "marks", "spot", "spots", "blotch", "blotches", "speckle", "speckles", "dots",
+               "discolor", "discolour", "discoloration", "discolouration"),
+              ("漬", "污漬", "痕", "斑", "印子", "黑點", "變色")),
+    "crack": (("crack", "cracked", "cracking", "brittle", "stiff", "stiffen"), ("龜裂", "裂", "變硬", "硬化")),
+    "condensation": (("condensation", "condense", "condensing", "dew"), ("結露", "凝結", "反潮", "露點", "水珠")),
+    "flood": (("flood", "flooded", "flooding", "floodwater", "typhoon"), ("淹水", "泡水", "颱風")),
+    "cushion": (("cushion", "cushioning", "bounce", "bouncy", "springy"), ("避震", "緩震", "回彈")),
+    "grip": (("grip", "traction", "slippery", "slip", "slipping", "skid"), ("抓地", "打滑", "很滑")),
+    "fit": (("shrink", "shrank", "shrunk", "warp", "warped", "warping", "tight", "deform", "deformed"), ("縮水", "變形", "變小", "夾腳")),
+    "waterproof": (("waterproof", "repellent", "repellency", "dwr", "goretex", "gore", "membrane"), ("防水", "撥水", "潑水", "透氣膜")),
+    "conditioner": (("conditioner", "conditioning", "mink", "cream", "balm"), ("保養油", "皮革油", "貂油", "上油", "保養乳")),
+    "hygrometer": (("hygrometer", "hygrometers"), ("濕度計",)),
+}
+
+# British spellings become American ones before stemming, so "mould" and "mold" are one word.
+_BRITISH = {
+    "mould": "mold", "moulds": "molds", "mouldy": "moldy", "moulding": "molding", "mouldering": "moldering",
+    "odour": "odor", "odours": "odors", "colour": "color", "colours": "colors", "coloured": "colored",
+    "discolour": "discolor", "discoloured": "discolored", "discolouration": "discoloration", "fibre": "fiber",
+    "fibres": "fibers", "grey": "gray", "greyish": "grayish", "deodorise": "deodorize", "deodoriser": "deodorizer",
+    "deodorised": "deodorized", "sanitise": "sanitize", "sanitiser": "sanitizer", "neutralise": "neutralize",
+    "centre": "center", "litre": "liter", "litres": "liters", "metre": "meter",
 }
 
 _TOKEN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z]+|\d+(?:\.\d+)?")
@@ -127,10 +161,15 @@ KIND_WEIGHTS: dict[str, float] = {
 }
 
 
+# The commonest slip of phonetic (Zhuyin) input in this domain: 梅 (méi, as in 梅雨) typed for 霉 (méi,
+# mold). Only where it cannot mean plum: after 發/長, or before 菌/味/斑.
+_MEI_TYPO_RE = re.compile(r"(?<=[發長])梅|梅(?=[菌味斑])")
+
+
 def normalize(text: str) -> str:
-    """Width-fold, lowercase, map Simplified/variant characters to Traditional."""
+    """Width-fold, lowercase, map Simplified/variant characters to Traditional (and 發梅 to 發霉)."""
     text = unicodedata.normalize("NFKC", text).lower()
-    return text.translate(_CHAR_MAP)
+    return _MEI_TYPO_RE.sub("霉", text.translate(_CHAR_MAP))
 
 
 _VOWELS = frozenset("aeiou")
@@ -185,6 +224,7 @@ def features(text: str) -> Counter[str]:
         elif token[0].isdigit():
             bag["n:" + token] += 1
         elif token not in EN_STOPWORDS and len(token) > 1:
+            token = _BRITISH.get(token, token)
             stemmed = stem(token)
             bag["w:" + stemmed] += 1
             bag.update("c:" + gram for gram in _chargrams(token))
@@ -225,7 +265,9 @@ def _cjk_features(run: str, bag: Counter[str]) -> None:
 # The knowledge base's domain is where two kinds of words meet: footwear, and mold, damp, smell or
 # care. Either alone is common outside it (a leather sofa's mold, running-shoe advice).
 FOOTWEAR_GROUPS = ("shoe", "sneaker", "insole", "sole", "laces", "shoe_tree")
-CARE_GROUPS = ("mold", "odor", "humidity", "dry", "clean", "sweat", "athletes_foot", "leak")
+CARE_GROUPS = ("mold", "odor", "humidity", "dry", "clean", "sweat", "athletes_foot", "leak",
+               # what users see and ask about before they say "mold": marks, look-alikes, damage
+               "bloom", "salt", "verdigris", "hydrolysis", "yellowing", "stain", "crack", "condensation", "flood")
 
 
 def domain_flags(bag: Counter[str]) -> tuple[float, float]:

@@ -117,6 +117,81 @@ class LexicalIndex:
         return np.divide(result, self._mass, out=np.zeros_like(result), where=self._mass > 0)
 
 
+_CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# Weight (relative to a known one) of a Chinese bigram no indexed text contains, in
+# :class:`PresenceIndex`: mostly a word boundary ("帶發"), sometimes a word the base knows nothing
+# about ("浴簾", "沙發"), which is what the residual is there to notice.
+UNSEEN_BIGRAM_WEIGHT = 0.5
+
+
+class PresenceIndex:
+    """Which of the query's features each row (an entry: both languages and its example questions)
+    contains at all, idf-weighted: ``coverage(q)[r]`` is the share of the query a row can explain.
+
+    Unlike :meth:`LexicalIndex.scores` there is no saturation or length normalisation: a row either
+    mentions a feature or not, and a feature's idf is taken over these rows. ``1 - max(coverage)``
+    is the part of the query nothing in the base explains ("leather *sofa*", "*bread* mold"),
+    evidence that the question is out of domain.
+    """
+
+    def __init__(self, bags: list[Counter[str]] | list[set[str]]) -> None:
+        self.size = len(bags)
+        postings: dict[str, list[int]] = {}
+        for i, bag in enumerate(bags):
+            for feature in bag:
+                postings.setdefault(feature, []).append(i)
+        self._postings = {f: np.array(rows, dtype=np.int32) for f, rows in postings.items()}
+
+    def _idf(self, feature: str) -> float:
+        posting = self._postings.get(feature)
+        df = len(posting) if posting is not None else 0
+        return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
+
+    def _known(self, feature: str) -> bool:
+        return feature in self._postings
+
+    def _boundaries(self, text: str) -> set[str]:
+        """Unseen Chinese bigrams of ``text`` that touch a known one: "醋跟" in "白醋跟水", where two
+        words meet, rather than an unknown word such as "沙發" in "皮沙發發霉" (whose neighbours
+        "皮沙" and "發發" are unseen too)."""
+        result: set[str] = set()
+        for run in _CJK_RUN_RE.findall(normalize(text)):
+            pairs = ["b:" + run[i : i + 2] for i in range(len(run) - 1)]
+            known = [self._known(p) for p in pairs]
+            for i, pair in enumerate(pairs):
+                if not known[i] and ((i > 0 and known[i - 1]) or (i + 1 < len(pairs) and known[i + 1])):
+                    result.add(pair)
+        return result
+
+    def _weights(self, bag: Counter[str], boundaries: set[str]) -> dict[str, float]:
+        weights = {}
+        for feature, tf in bag.items():
+            weight = KIND_WEIGHTS[feature[0]] * (1.0 + math.log(tf)) * self._idf(feature)
+            if feature[0] == "b" and not self._known(feature):
+                if feature in boundaries:
+                    continue
+                weight *= UNSEEN_BIGRAM_WEIGHT
+            weights[feature] = weight
+        return weights
+
+    def coverage(self, query: str | Counter[str], text: str | None = None) -> np.ndarray:
+        """Per row, the idf-weighted share of the query's features it contains (0 to 1). Given the
+        query's ``text`` (when ``query`` is its feature bag), unseen Chinese bigrams that sit where
+        two known words meet are left out (see :meth:`_boundaries`)."""
+        bag = features(query) if isinstance(query, str) else query
+        text = query if isinstance(query, str) else text
+        result = np.zeros(self.size, dtype=np.float64)
+        weights = self._weights(bag, self._boundaries(text) if text else set())
+        total = sum(weights.values())
+        if total <= 0:
+            return result
+        for feature, weight in weights.items():
+            rows = self._postings.get(feature)
+            if rows is not None:
+                result[rows] += weight
+        return result / total
+
+
 _WORD_RE = re.compile(r"[a-z]+")
 
 
@@ -144,15 +219,29 @@ def _distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def _vowel_slips(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` have the same length and differ only in vowels, in at most two places."""
+    if len(a) != len(b):
+        return False
+    diff = [(x, y) for x, y in zip(a, b) if x != y]
+    return len(diff) <= 2 and all(x in "aeiouy" and y in "aeiouy" for x, y in diff)
+
+
 class Speller:
     """Corrects misspelled English words in a query to words of the indexed documents.
 
     Only words the corpus (or the synonym table) does not know, of 5 or more letters, are
-    corrected: one edit for words up to 6 letters, two for longer ones; the most frequent
-    candidate wins. "basment" becomes "basement", "vinager" becomes "vinegar".
+    corrected: one edit for words up to 6 letters; longer ones also two, but only where two vowels
+    were mistyped ("vinager" becomes "vinegar", "sweater" does not become "sneaker"); the most
+    frequent candidate wins. "basment" becomes "basement". A correction keeps the first letter
+    (typos rarely change it) and never lands on a stopword: without a dictionary of English, an
+    unknown word may be a real one the corpus lacks, and "bread", "ceiling", "braised" or
+    "mattress" must not become "tread", "peeling", "raised" or "matters" (a question about bread
+    mold would then look like one about shoes).
     """
 
     MIN_LEN = 5
+    TWO_EDITS_FROM = 7
 
     def __init__(self, texts: list[str]) -> None:
         counts: Counter[str] = Counter()
@@ -163,22 +252,24 @@ class Speller:
         self.counts = counts
         self._index: dict[str, list[str]] = {}
         for word in counts:
-            if len(word) >= self.MIN_LEN - 1:
-                for variant in _deletes(word, self._depth(word)):
+            if len(word) >= self.MIN_LEN - 1 and word not in EN_STOPWORDS:
+                for variant in _deletes(word, 2 if len(word) > 6 else 1):
                     self._index.setdefault(variant, []).append(word)
 
-    @staticmethod
-    def _depth(word: str) -> int:
-        return 1 if len(word) <= 6 else 2
+    @classmethod
+    def _depth(cls, word: str) -> int:
+        return 2 if len(word) >= cls.TWO_EDITS_FROM else 1
 
     def correct_word(self, word: str) -> str:
         if len(word) < self.MIN_LEN or word in self.counts or word in EN_STOPWORDS:
             return word
         depth = self._depth(word)
-        candidates = {c for variant in _deletes(word, depth) for c in self._index.get(variant, ())}
+        candidates = {c for variant in _deletes(word, depth) for c in self._index.get(variant, ()) if c[0] == word[0]}
         best = None
         for candidate in candidates:
             distance = _distance(word, candidate)
+            if distance == 2 and not _vowel_slips(word, candidate):
+                continue
             if distance <= depth:
                 key = (distance, -self.counts[candidate], candidate)
                 if best is None or key < best[0]:

@@ -1,19 +1,25 @@
 """How retrieval signals combine into one calibrated relevance score in [0, 1].
 
-Two small logistic models. The *ranking* model scores every candidate document from signals in
+Two small linear models. The *ranking* model scores every candidate document from signals in
 [0, 1]: how much of the query the document covers (BM25-style, :mod:`shoeagent.knowledge.lexical`),
 the cosine similarity of the offline embedding, how much of the query the *title* covers and how
 much of the title the query mentions, whether the document is in the query's language, how much of
 the query the entry's best-matching example question covers and how close (cosine) its closest
 example question is, how much of the query all its example questions together cover and how much
-of them the query mentions (doc2query: users' wording rarely matches the fact sheet's), and
-language interaction terms (English and Chinese signals run at different levels). The
-*answerability* model then maps a candidate's ranking log-odds, plus per-query evidence of being
-on topic, to the final score: the probability that the query is in the knowledge base's domain and
-this hit answers it. One threshold on it serves both languages.
+of them the query mentions (doc2query: users' wording rarely matches the fact sheet's), language
+interaction terms (English and Chinese signals run at different levels), and how much of the query
+the entry as a whole (both languages and all its questions) mentions at all. It is fitted listwise
+(:func:`fit_listwise`: the relevant candidates should win the softmax over a query's candidates),
+which ranks better than fitting each candidate alone. The *answerability* model (logistic) then
+maps a candidate's ranking score, plus per-query evidence of being on topic (how much of the query
+the corpus knows, whether it speaks of footwear and of mold, damp, smell, care or their symptoms,
+how much of it no single entry explains, its length), to the final score: the probability that the
+query is in the knowledge base's domain and this hit answers it. One threshold on it serves both
+languages.
 
-The weights are fitted on ``knowledge/eval/retrieval_a.jsonl`` only (``python -m
-shoeagent.knowledge.evaluate --fit``) and checked on ``retrieval_b.jsonl``.
+The weights are fitted on the tuning splits (``knowledge/eval/retrieval_a``, ``_b`` and ``_ood``)
+by ``python -m shoeagent.knowledge.evaluate --fit``; ``retrieval_c`` is held out (see
+:mod:`shoeagent.knowledge.evaluate`).
 """
 
 from __future__ import annotations
@@ -36,18 +42,22 @@ SIGNALS = (
     "zh_title_coverage",
     "zh_question_coverage",
     "zh_question_dense",
+    "entry_coverage",
 )
 # Inputs of the answerability model: the best candidate's ranking logit, then the per-query features
 # of :func:`query_features`.
-QUERY_FEATURES = ("rank_logit", "known_fraction", "footwear", "care", "footwear_and_care", "zh")
+QUERY_FEATURES = ("rank_logit", "known_fraction", "footwear", "care", "footwear_and_care", "zh", "residual", "length")
 
-# Fitted on retrieval_a only, by `python -m shoeagent.knowledge.evaluate --fit`.
+# Fitted on retrieval_a, _b and _ood (never _c), by `python -m shoeagent.knowledge.evaluate --fit`.
 RANK_WEIGHTS = np.array([
-    -1.192, 3.476, -2.549, 4.127, 0.492, -0.029, 3.043, 6.194, 9.426, 0.270, 1.809, 1.843, 0.598, 0.860, -0.098
+    1.6344, 0.9306, 1.0096, 1.5479, 0.0858, 1.4104, 1.9842, 2.5619, 1.1327, 0.0000, 0.7008, 0.2914,
+    0.4218, 0.5268, 0.7046, 3.2833
 ])
-RANK_BIAS = -9.380
-ANSWER_WEIGHTS = np.array([1.655, 2.720, 1.335, 2.171, 3.931, -0.049])
-ANSWER_BIAS = -3.107
+RANK_BIAS = 0.0000
+ANSWER_WEIGHTS = np.array([
+    1.6433, 2.2183, 0.8833, 1.1193, 3.0955, -1.4106, -2.4014, 3.1304
+])
+ANSWER_BIAS = -18.7120
 
 
 def signal_matrix(
@@ -61,13 +71,15 @@ def signal_matrix(
     qfield_coverage: np.ndarray,
     qfield_recall: np.ndarray,
     query_is_zh: bool,
+    entry_coverage: np.ndarray,
 ) -> np.ndarray:
     """The (n_candidates, len(SIGNALS)) matrix the ranking model scores."""
     zh = np.full_like(coverage, 1.0 if query_is_zh else 0.0)
     return np.column_stack(
         [coverage, dense, title_coverage, title_recall, same_lang, question_coverage, question_dense,
          qfield_coverage, qfield_recall, zh,
-         zh * coverage, zh * dense, zh * title_coverage, zh * question_coverage, zh * question_dense]
+         zh * coverage, zh * dense, zh * title_coverage, zh * question_coverage, zh * question_dense,
+         entry_coverage]
     )
 
 
@@ -76,9 +88,13 @@ def rank_logits(matrix: np.ndarray, weights: np.ndarray = RANK_WEIGHTS, bias: fl
     return matrix @ weights + bias
 
 
-def query_features(known_fraction: float, footwear: float, care: float, query_is_zh: bool) -> np.ndarray:
-    """The per-query inputs of the answerability model (:data:`QUERY_FEATURES` after ``rank_logit``)."""
-    return np.array([known_fraction, footwear, care, footwear * care, 1.0 if query_is_zh else 0.0])
+def query_features(
+    known_fraction: float, footwear: float, care: float, query_is_zh: bool, residual: float = 0.0, length: float = 0.0
+) -> np.ndarray:
+    """The per-query inputs of the answerability model (:data:`QUERY_FEATURES` after ``rank_logit``):
+    ``residual`` is the share of the query no single entry explains, ``length`` log(1 + the number
+    of its word/bigram features) (long questions span several entries, so each covers less of them)."""
+    return np.array([known_fraction, footwear, care, footwear * care, 1.0 if query_is_zh else 0.0, residual, length])
 
 
 def calibrated(
@@ -98,6 +114,43 @@ def calibrated(
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+def fit_listwise(
+    groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1.0, iterations: int = 100
+) -> np.ndarray:
+    """Weights of a listwise ranking model: maximise, per query, the softmax probability of its
+    relevant candidates among all its candidates (``groups``: (signal matrix, 0/1 relevance), each
+    with at least one relevant row), with an L2 penalty. Newton's method with the softmax
+    covariance as Hessian and a backtracking line search. There is no bias: it would cancel out."""
+    dim = groups[0][0].shape[1]
+    w = np.zeros(dim)
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        loss = 0.5 * l2 * float(w @ w)
+        gradient = l2 * w.copy()
+        hessian = l2 * np.eye(dim)
+        for x, relevant in groups:
+            s = x @ w
+            e = np.exp(s - s.max())
+            p_all = e / e.sum()
+            p_rel = e * relevant / (e * relevant).sum()
+            loss += float(np.log(e.sum()) - np.log((e * relevant).sum()))
+            mean_all = p_all @ x
+            gradient += mean_all - p_rel @ x
+            hessian += (x * p_all[:, None]).T @ x - np.outer(mean_all, mean_all)
+        return loss, gradient, hessian
+
+    for _ in range(iterations):
+        loss, gradient, hessian = objective(w)
+        step = np.linalg.solve(hessian, gradient)
+        t = 1.0
+        while t > 1e-4 and objective(w - t * step)[0] > loss:
+            t /= 2
+        w = w - t * step
+        if np.abs(t * step).max() < 1e-7:
+            break
+    return w
 
 
 def fit(

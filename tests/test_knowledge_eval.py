@@ -33,3 +33,68 @@ def test_false_refusal_counts_in_domain_queries_under_the_threshold():
     assert metrics.as_dict()["false_refusal"] == 0.5
     with pytest.raises(ValueError, match="both in-domain and out-of-domain"):
         choose_threshold(results[:2])
+
+
+def test_listwise_ranking_fit_learns_which_signal_marks_the_relevant_candidate():
+    import numpy as np
+
+    from shoeagent.knowledge.ranking import fit_listwise
+
+    rng = np.random.default_rng(0)
+    groups = []
+    for _ in range(40):
+        x = rng.random((12, 3))
+        relevant = np.zeros(12)
+        best = int(np.argmax(x[:, 0] + 0.1 * rng.random(12)))  # signal 0 (mostly) decides
+        relevant[best] = 1.0
+        groups.append((x, relevant))
+    w = fit_listwise(groups, l2=0.1)
+    assert w[0] > 3 * max(abs(w[1]), abs(w[2]))
+    hits = sum(int(np.argmax(x @ w) == np.argmax(y)) for x, y in groups)
+    assert hits >= 30  # chance would be about 40 / 12
+
+
+def test_eval_splits_held_out_split_c_is_separate_and_large_enough():
+    from collections import Counter
+
+    from shoeagent.knowledge.entries import load_entries
+    from shoeagent.knowledge.evaluate import HELD_OUT_SPLITS, TUNING_SPLITS, eval_dir, load_queries
+
+    entries = {e.id: e for e in load_entries()}
+    held = load_queries([eval_dir() / f"{s}.jsonl" for s in HELD_OUT_SPLITS], known_ids=set(entries))
+    tuning = load_queries([eval_dir() / f"{s}.jsonl" for s in TUNING_SPLITS], known_ids=set(entries))
+    assert not {q.query.lower() for q in held} & {q.query.lower() for q in tuning}
+    # Written from the entries' titles, not copied from their example questions.
+    examples = {x.lower() for e in entries.values() for qs in e.questions.values() for x in qs}
+    assert not {q.query.lower() for q in held} & examples
+    in_domain = Counter(q.lang for q in held if not q.ood)
+    ood = Counter(q.lang for q in held if q.ood)
+    assert in_domain["en"] >= 60 and in_domain["zh"] >= 60 and ood["en"] >= 15 and ood["zh"] >= 15
+    categories = {entries[r].category for q in held for r in q.relevant}
+    assert len(categories) == 10
+
+
+def test_fitting_refuses_the_held_out_split():
+    from types import SimpleNamespace
+
+    from shoeagent.knowledge.evaluate import fit_model
+
+    with pytest.raises(ValueError, match="held out"):
+        fit_model(kb=SimpleNamespace(build=lambda: None), splits=("retrieval_a", "retrieval_c"))
+
+
+def test_report_separates_tuning_and_held_out_splits():
+    from shoeagent.knowledge.evaluate import report
+
+    def res(split: str, score: float, ood: bool) -> QueryResult:
+        query = EvalQuery("q", "zh", [] if ood else ["x"], "ood" if ood else "short", split)
+        return QueryResult(query, ["x"], [score])
+
+    results = [res("retrieval_a", 0.9, False), res("retrieval_a", 0.1, True),
+               res("retrieval_c", 0.2, False), res("retrieval_c", 0.8, True)]
+    data = report(results, 0.5)
+    assert data["per_split"]["retrieval_a"]["role"] == "tuning"
+    assert data["per_split"]["retrieval_c"]["role"] == "held_out"
+    assert data["held_out"]["splits"] == ["retrieval_c"] and data["held_out"]["hit_at_3"] == 0.0
+    assert data["held_out"]["ood_rejection"] == 0.0 and data["held_out"]["per_lang"]["zh"]["false_refusal"] == 1.0
+    assert data["tuning"]["hit_at_3"] == 1.0 and data["tuning"]["ood_rejection"] == 1.0

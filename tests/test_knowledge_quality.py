@@ -48,3 +48,54 @@ def test_module_level_search_uses_the_default_knowledge_base():
     assert hits[0].lang == "zh" and hits[0].source == "kb"
     assert {"clean-vinegar"} & {h.id for h in hits}
     store.reset_default()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("mouldy insoles, wash them or just replace them", {"part-insole-removable"}),  # British spelling
+        ("white film on my leather boots, is it spew", {"effect-white-mold-vs-fat-bloom"}),  # lexicon: spew = bloom
+        ("鞋墊發梅了要換嗎", {"part-insole-removable"}),  # 梅 typed for 霉
+        ("皮鞋表面起霜是發霉嗎", {"effect-white-mold-vs-fat-bloom"}),  # 起霜 = fat bloom
+    ],
+)
+def test_domain_lexicon_and_spelling_variants_reach_the_entry(kb, query, expected):
+    hits = kb.search(query, k=3)
+    assert expected & {h.id for h in hits}, [(h.id, round(h.score, 3)) for h in hits]
+    assert hits[0].score >= store.RELEVANCE_THRESHOLD
+
+
+def test_residual_is_higher_when_the_query_names_something_the_base_does_not_cover(kb):
+    residual = ranking_feature = None
+    from shoeagent.knowledge.ranking import QUERY_FEATURES
+
+    ranking_feature = QUERY_FEATURES.index("residual") - 1  # query_features() omits rank_logit
+    residual = {q: float(kb.query_features(q)[ranking_feature]) for q in
+                ("皮沙發發霉怎麼清", "皮鞋發霉怎麼清", "python list comprehension example", "how to clean mold off leather shoes")}
+    assert residual["皮沙發發霉怎麼清"] > residual["皮鞋發霉怎麼清"] + 0.2
+    assert residual["python list comprehension example"] > residual["how to clean mold off leather shoes"] + 0.3
+
+
+def test_speller_keeps_real_words_it_does_not_know():
+    from shoeagent.knowledge.lexical import Speller
+
+    speller = Speller(["the outsole tread wears", "wipe with white vinegar", "store boots in the basement"])
+    assert speller.correct_word("vinager") == "vinegar" and speller.correct_word("basment") == "basement"
+    # An unknown word is not forced onto a corpus word that starts differently ("bread" is not "tread").
+    assert speller.correct_word("bread") == "bread"
+
+
+def test_presence_index_skips_word_boundaries_but_counts_unknown_words():
+    from collections import Counter
+
+    from shoeagent.knowledge.features import features
+    from shoeagent.knowledge.lexical import PresenceIndex
+
+    index = PresenceIndex([features("白醋加水擦掉皮鞋的黴菌"), features("皮鞋發霉怎麼清")])
+    # "醋跟" sits between two known words: a boundary, left out; "沙發" is an unknown word, counted.
+    assert "b:醋跟" in index._boundaries("白醋跟水")
+    assert "b:沙發" not in index._boundaries("皮沙發發霉")
+    sofa = index.coverage(features("皮沙發發霉"), "皮沙發發霉").max()
+    shoe = index.coverage(features("皮鞋發霉"), "皮鞋發霉").max()
+    assert shoe == pytest.approx(1.0) and sofa < 0.9
+    assert index.coverage(Counter()).max() == 0.0

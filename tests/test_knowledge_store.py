@@ -326,3 +326,20 @@ def test_index_state_reports_without_building(kb, embed_counter):
     assert broken["current"] is False and "invalid" in broken["reason"]
     assert embed_counter == []  # index_state never embeds
     assert [c.name for c in kb.client().list_collections() if c.name.startswith("kb-")] == [report.collection]
+
+
+def test_user_documents_survive_a_new_embedding_version(kb, tmp_path, monkeypatch, caplog):
+    """A feature-version bump renames the user collection; the documents are re-embedded, not lost."""
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Cedar\n\nA cedar block in wet hiking boots overnight draws the damp out.\n", encoding="utf-8")
+    chunks = kb.add_documents([doc]).chunks
+    old_key = kb._embedding_key()
+    monkeypatch.setattr(KnowledgeBase, "_embedding_key", lambda self: "newer-01")
+    upgraded = KnowledgeBase(entries_dir=kb.entries_dir, persist_dir=kb.persist_dir)
+    with caplog.at_level("WARNING"):
+        hits = upgraded.search("cedar block in hiking boots", k=3)
+    assert hits[0].source == str(doc.resolve())
+    assert "Re-embedded" in caplog.text
+    names = [c.name for c in upgraded.client().list_collections()]
+    assert "userdocs-newer-01" in names and f"userdocs-{old_key}" not in names
+    assert upgraded.stats()["user_documents"]["chunks"] == chunks
