@@ -34,6 +34,12 @@ chat: models
 ask: models
 	$(BIN)/shoeagent ask "$(Q)"
 
+# The benchmarks on this machine: docs/bench/*.json + charts and docs/benchmarks.md (~40 min on 2 quiet cores;
+# BENCH_ARGS="--limit 10" for fewer questions, "--only ablation,agent" for some, "--quick" for a smoke run).
+BENCH_ARGS ?=
+bench: models
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
+
 doctor: setup
 	$(BIN)/shoeagent doctor
 

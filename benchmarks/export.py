@@ -45,7 +45,7 @@ def make_adapter(folder: Path) -> Path:
     return folder
 
 
-def run(adapter: Path | None, quants: tuple[str, ...]) -> dict[str, Any]:
+def run(adapter: Path | None, quants: tuple[str, ...], check_parity: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="shoeagent-bench-export-") as scratch:
         scratch_dir = Path(scratch)
         if adapter is None:
@@ -53,12 +53,14 @@ def run(adapter: Path | None, quants: tuple[str, ...]) -> dict[str, Any]:
             adapter = packaged if (packaged / "adapter_model.safetensors").is_file() else make_adapter(scratch_dir / "adapter")
         load_before = os.getloadavg()
         started = time.perf_counter()
-        result = export_model(ExportOptions(adapter_dir=adapter, quants=quants, output_dir=scratch_dir / "models"))
+        result = export_model(ExportOptions(adapter_dir=adapter, quants=quants, output_dir=scratch_dir / "models",
+                                            check_parity=check_parity))
         wall = time.perf_counter() - started
         return {
             "benchmark": "export",
             "adapter": str(adapter),
             "quants": list(quants),
+            "parity_checked": check_parity,
             "seconds": round(wall, 2),
             "goal_seconds": GOAL_SECONDS,
             "within_goal": wall <= GOAL_SECONDS,
@@ -76,9 +78,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adapter", type=Path, default=None, help="PEFT adapter folder (default: packaged, else a generated one)")
     parser.add_argument("--quant", action="append", default=None, help="quantization(s); the first is the primary")
+    parser.add_argument("--no-parity", action="store_true", help="skip the parity check (smoke runs)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
-    report = run(args.adapter, tuple(args.quant or DEFAULT_QUANTS))
+    report = run(args.adapter, tuple(args.quant or DEFAULT_QUANTS), check_parity=not args.no_parity)
     text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)
     if args.out:

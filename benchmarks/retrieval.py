@@ -98,33 +98,45 @@ def synthetic_entries(entries: list[Entry], n: int, directory: Path, seed: int =
     return directory
 
 
+def run(repeats: int = 3, scale: str = "", queries: int = 0) -> dict[str, Any]:
+    """Real-KB latency and build times (plus synthetic sizes in ``scale``); ``queries`` eval queries (0 = all)."""
+    from shoeagent.knowledge.entries import default_directory
+
+    entries = load_entries()
+    texts = [q.query for q in load_queries()]
+    if 0 < queries < len(texts):
+        texts = [texts[i * len(texts) // queries] for i in range(queries)]
+    results: dict[str, Any] = {
+        "benchmark": "retrieval",
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
+        "real": measure(default_directory(), texts, repeats),
+        "scaled": [],
+    }
+    print(f"real KB: {json.dumps(results['real'])}", flush=True)
+    for size in [int(s) for s in scale.split(",") if s.strip()]:
+        with tempfile.TemporaryDirectory(prefix="shoeagent-syn-") as tmp:
+            directory = synthetic_entries(entries, size, Path(tmp) / "entries")
+            scaled = measure(directory, texts, 1)
+        results["scaled"].append(scaled)
+        print(f"synthetic {size}: {json.dumps(scaled)}", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="Write the results as JSON to this file.")
     parser.add_argument("--repeats", type=int, default=3, help="Passes over the eval queries (default 3).")
+    parser.add_argument("--queries", type=int, default=0, help="Use this many eval queries, evenly chosen (0 = all).")
     parser.add_argument("--scale", default="", help="Comma-separated synthetic sizes, e.g. 1500,15000.")
     args = parser.parse_args()
 
-    entries = load_entries()
-    queries = [q.query for q in load_queries()]
-    from shoeagent.knowledge.entries import default_directory
-
-    results: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count()},
-        "real": measure(default_directory(), queries, args.repeats),
-        "scaled": [],
-    }
-    print(f"real KB: {json.dumps(results['real'])}", flush=True)
-    for size in [int(s) for s in args.scale.split(",") if s.strip()]:
-        with tempfile.TemporaryDirectory(prefix="shoeagent-syn-") as tmp:
-            directory = synthetic_entries(entries, size, Path(tmp) / "entries")
-            scaled = measure(directory, queries, 1)
-        results["scaled"].append(scaled)
-        print(f"synthetic {size}: {json.dumps(scaled)}", flush=True)
+    results = run(args.repeats, args.scale, args.queries)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        tmp = args.out.with_name(f".{args.out.name}.tmp")
+        tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, args.out)
         print(f"wrote {args.out}")
 
 

@@ -117,16 +117,9 @@ def run_shoeagent(model: Any, tokenizer: Any, rows_file: Path, config: Any, toke
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="embedded")
-    parser.add_argument("--examples", type=int, default=8, help="How many training rows both runs train on.")
-    # Padded batches make SDPA materialise the attention mask and weights: batch 4 x 1400 tokens needs
-    # ~22 GB, so the default stays at 1 (the padding waste per token is the same at any batch size).
-    parser.add_argument("--batch-size", type=int, default=1, help="Baseline batch size (padded rows per step).")
-    parser.add_argument("--set", action="append", default=[], dest="overrides", help="Config override for both runs.")
-    parser.add_argument("--out", type=Path, help="Write the result as JSON here.")
-    args = parser.parse_args()
+def run(preset: str = "embedded", examples: int = 8, batch_size: int = 1, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Both trainers on the first ``examples`` training rows; returns the JSON-serialisable result."""
+    import os
 
     import torch
 
@@ -135,14 +128,15 @@ def main() -> None:
     from shoeagent.finetune.datafile import read_rows, to_example, token_lengths, write_jsonl
     from shoeagent.finetune.train import PACKAGED_TRAIN
 
-    rows = read_rows(PACKAGED_TRAIN)[: args.examples]
+    load_before = os.getloadavg()
+    rows = read_rows(PACKAGED_TRAIN)[:examples]
     with tempfile.TemporaryDirectory() as tmp:
         rows_file = Path(tmp) / "rows.jsonl"
         write_jsonl(rows_file, rows)
         config = load_config(
-            args.preset,
+            preset,
             overrides=[
-                *args.overrides,
+                *(overrides or []),
                 f"dataset.file={json.dumps(str(rows_file))}",
                 "training.eval_strategy=no",
                 "training.max_steps=-1",
@@ -153,19 +147,37 @@ def main() -> None:
         if config.hardware.torch_threads:
             torch.set_num_threads(config.hardware.torch_threads)
         base, tokenizer = load_base(config.model)
-        examples = [to_example(r) for r in rows]
+        items = [to_example(r) for r in rows]
         max_length = config.model.max_seq_length
-        tokens = sum(min(n, max_length) for n in token_lengths(examples, tokenizer))
-        baseline = run_baseline(copy.deepcopy(base), tokenizer, examples, config, args.batch_size)
+        tokens = sum(min(n, max_length) for n in token_lengths(items, tokenizer))
+        baseline = run_baseline(copy.deepcopy(base), tokenizer, items, config, batch_size)
         ours = run_shoeagent(copy.deepcopy(base), tokenizer, rows_file, config, tokens)
-    result = {
+    return {
+        "benchmark": "training",
+        "preset": preset,
         "examples": len(rows),
         "max_seq_length": max_length,
         "torch_threads": torch.get_num_threads(),
         "baseline": baseline,
         "shoeagent": ours,
         "speedup": round(ours["tokens_per_s"] / baseline["tokens_per_s"], 2),
+        "speedup_goal": 1.5,
+        "machine": {"cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="embedded")
+    parser.add_argument("--examples", type=int, default=8, help="How many training rows both runs train on.")
+    # Padded batches make SDPA materialise the attention mask and weights: batch 4 x 1400 tokens needs
+    # ~22 GB, so the default stays at 1 (the padding waste per token is the same at any batch size).
+    parser.add_argument("--batch-size", type=int, default=1, help="Baseline batch size (padded rows per step).")
+    parser.add_argument("--set", action="append", default=[], dest="overrides", help="Config override for both runs.")
+    parser.add_argument("--out", type=Path, help="Write the result as JSON here.")
+    args = parser.parse_args()
+    result = run(args.preset, args.examples, args.batch_size, args.overrides)
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")

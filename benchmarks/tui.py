@@ -87,6 +87,30 @@ def run_once(backend: str, model_timeout: float, home: Path) -> dict[str, Any]:
     return result
 
 
+def run(runs: int = 3, backend: str = "embedded", model_timeout: float = 60.0) -> dict[str, Any]:
+    """``runs`` cold starts of the chat in fresh processes; returns the JSON-serialisable report."""
+    results = []
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="shoeagent-bench-tui-") as home:
+        for _ in range(runs):
+            results.append(run_once(backend, model_timeout, Path(home)))
+    paints = [r["launch_to_paint_s"] for r in results]
+    ready = [r["model_ready_s"] for r in results if r["model_ready_s"] is not None]
+    return {
+        "benchmark": "tui_first_paint",
+        "goal_s": 2.0,
+        "launch_to_paint_s": {"median": statistics.median(paints), "max": max(paints), "runs": paints},
+        "model_ready_s": {"median": statistics.median(ready), "runs": ready} if ready else None,
+        "model_state": results[-1]["model_state"],
+        "backend": results[-1]["backend"],
+        "model": results[-1]["model"],
+        "runs": results,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load_before],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -94,25 +118,7 @@ def main() -> None:
     parser.add_argument("--model-timeout", type=float, default=60.0, help="seconds to wait for the model load")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
-
-    runs = []
-    with tempfile.TemporaryDirectory(prefix="shoeagent-bench-tui-") as home:
-        for _ in range(args.runs):
-            runs.append(run_once(args.backend, args.model_timeout, Path(home)))
-    paints = [run["launch_to_paint_s"] for run in runs]
-    ready = [run["model_ready_s"] for run in runs if run["model_ready_s"] is not None]
-    report = {
-        "benchmark": "tui_first_paint",
-        "goal_s": 2.0,
-        "launch_to_paint_s": {"median": statistics.median(paints), "max": max(paints), "runs": paints},
-        "model_ready_s": {"median": statistics.median(ready), "runs": ready} if ready else None,
-        "model_state": runs[-1]["model_state"],
-        "backend": runs[-1]["backend"],
-        "model": runs[-1]["model"],
-        "runs": runs,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-    }
+    report = run(args.runs, args.backend, args.model_timeout)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "shoeagent.finetune.cli",
     "shoeagent.finetune.export_cli",
     "shoeagent.tui.cli",
+    "shoeagent.bench_cli",
 )
 
 

@@ -1,0 +1,7 @@
+"""``python -m benchmarks`` = ``python benchmarks/run_all.py``."""
+
+import sys
+
+from benchmarks.run_all import main
+
+sys.exit(main())
