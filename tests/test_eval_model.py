@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +173,27 @@ def test_answer_rows_runs_a_gguf_through_llama_cpp():
         assert score.answer and score.seconds > 0
         for metric in ("completeness", "key_data_accuracy", "semantic_consistency", "readability"):
             assert 0 <= getattr(score, metric) <= 10
+
+
+def test_evaluate_ggufs_alternates_base_and_lora_row_by_row(monkeypatch):
+    """Both models answer each row in turn, so load changes during the run slow both alike."""
+    from shoeagent.finetune import evaluate as ev
+
+    calls: list[tuple[str, str]] = []
+
+    class Recorder:
+        def __init__(self, gguf, threads=0):
+            self.name = Path(gguf).stem
+
+        def answer(self, row):
+            calls.append((self.name, row.instruction))
+            return ev.score_answer(row, row.output, 1.0 if self.name == "base" else 0.5)
+
+        def close(self):
+            calls.append((self.name, "closed"))
+
+    monkeypatch.setattr(ev, "_Answerer", Recorder)
+    result = ev.evaluate_ggufs(Path("base.gguf"), Path("lora.gguf"), [EN, ZH])
+    assert calls[:4] == [("base", EN.instruction), ("lora", EN.instruction), ("base", ZH.instruction), ("lora", ZH.instruction)]
+    assert sorted(calls[4:]) == [("base", "closed"), ("lora", "closed")]
+    assert result.base["response_time_s"] == 1.0 and result.lora["response_time_s"] == 0.5 and result.rows == 2

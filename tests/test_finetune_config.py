@@ -79,7 +79,7 @@ def test_preset_values_follow_the_seeds():
     assert taide.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
     assert (taide.training.max_steps, taide.training.learning_rate, taide.quantization.method) == (60, 2e-4, "q4_k_m")
     embedded = load_config("embedded")
-    assert embedded.model.base_model == "packaged-gguf" and embedded.hardware.backend == "peft"
+    assert embedded.model.base_model == "packaged-gguf" and embedded.hardware.backend == "auto"
 
 
 def test_seed_config_ini_is_accepted(tmp_path):

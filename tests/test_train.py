@@ -109,13 +109,14 @@ def test_tiny_run_trains_lora_only_and_saves_everything(fast_base, tiny_data, tm
 
     # LoRA weights moved (lora_B starts at zero), the base weights did not.
     lora_now = {n: p.detach() for n, p in model.named_parameters() if "lora_" in n}
-    assert lora_now and any(not torch.equal(lora_now[n], seen["lora"][n]) for n in lora_now if "lora_B" in n)
+    # .cpu(): on a CUDA machine the trainer moved the model to the GPU after the snapshot.
+    assert lora_now and any(not torch.equal(lora_now[n].cpu(), seen["lora"][n].cpu()) for n in lora_now if "lora_B" in n)
     assert all(("layers.28." in n or "layers.29." in n) for n in lora_now)  # lora.top_layers=2
     pristine = dict(fast_base.named_parameters())
     for name, param in model.get_base_model().named_parameters():
         if "lora_" in name:
             continue
-        assert torch.equal(param.detach(), pristine[name.replace(".base_layer", "")].detach()), name
+        assert torch.equal(param.detach().cpu(), pristine[name.replace(".base_layer", "")].detach().cpu()), name
 
     adapter = result.adapter_dir
     assert adapter == tmp_path / "run" / "adapter"
