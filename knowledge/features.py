@@ -212,6 +212,30 @@ def _synonym_index() -> tuple[dict[str, set[str]], list[tuple[str, str]]]:
     return by_word, phrases
 
 
+# Conversational wrapping ("explain it simply pls", "help me understand:", "講簡單一點啦") says how to
+# answer, not what about. It is left out of the query before ranking and the answerability model, where
+# words no entry explains are evidence of an out-of-domain question.
+CHAT_FILLER_EN = frozenset(
+    """explain explained explaining simply simple pls plz please help understand advice expert experts say
+    says said need needs question questions wondering wonder curious quick quickly brief briefly answer info
+    information guys anyone someone hey asking ask""".split()
+)
+CHAT_FILLER_ZH = (
+    "講簡單一點", "說簡單一點", "簡單一點", "簡單講", "簡單說", "請問一下", "請問", "幫我", "解釋一下", "解釋",
+    "說明一下", "想問一下", "想問", "問一下", "一下", "專家", "告訴我", "拜託", "謝謝", "好嗎",
+)
+_FILLER_WORD_RE = re.compile(r"[A-Za-z]+")
+
+
+def strip_chat_filler(text: str) -> str:
+    """``text`` without conversational filler (see :data:`CHAT_FILLER_EN`); the text itself if nothing else is left."""
+    stripped = text
+    for phrase in CHAT_FILLER_ZH:
+        stripped = stripped.replace(phrase, " ")
+    stripped = _FILLER_WORD_RE.sub(lambda m: " " if m.group(0).lower() in CHAT_FILLER_EN else m.group(0), stripped)
+    return stripped if stripped.strip(" \t\n,.:;!?，。：；！？、") else text
+
+
 def features(text: str) -> Counter[str]:
     """Feature counts of ``text``; the feature's kind is its prefix (see :data:`KIND_WEIGHTS`)."""
     norm = normalize(text)

@@ -50,14 +50,14 @@ QUERY_FEATURES = ("rank_logit", "known_fraction", "footwear", "care", "footwear_
 
 # Fitted on retrieval_a, _b and _ood (never _c), by `python -m shoeagent.knowledge.evaluate --fit`.
 RANK_WEIGHTS = np.array([
-    1.6344, 0.9306, 1.0096, 1.5479, 0.0858, 1.4104, 1.9842, 2.5619, 1.1327, 0.0000, 0.7008, 0.2914,
-    0.4218, 0.5268, 0.7046, 3.2833
+    1.6339, 0.9319, 1.0086, 1.5469, 0.0858, 1.4125, 1.9862, 2.5628, 1.1336, 0.0000, 0.7010, 0.2913,
+    0.4218, 0.5270, 0.7048, 3.2801
 ])
 RANK_BIAS = 0.0000
 ANSWER_WEIGHTS = np.array([
-    1.6433, 2.2183, 0.8833, 1.1193, 3.0955, -1.4106, -2.4014, 3.1304
+    1.6438, 2.2207, 0.8828, 1.1197, 3.0962, -1.4116, -2.4036, 3.1299
 ])
-ANSWER_BIAS = -18.7120
+ANSWER_BIAS = -18.7153
 
 
 def signal_matrix(

@@ -47,7 +47,7 @@ log = logging.getLogger("shoeagent.knowledge")
 # possible: evaluate.choose_threshold) by `python -m shoeagent.knowledge.evaluate --fit`; the
 # held-out split retrieval_c.jsonl checks it in `shoeagent eval retrieval` (which also reports
 # false_refusal, the in-domain queries scoring below it).
-RELEVANCE_THRESHOLD: float = 0.2997
+RELEVANCE_THRESHOLD: float = 0.2999
 # Added to the ranking (not to Hit.score) of entries whose stage matches the question's route.
 ROUTE_BOOST = 0.05
 ROUTE_STAGES = {"diagnosis": "diagnosis", "prevention": "prevention", "treatment": "treatment", "general": "basics"}
@@ -675,12 +675,12 @@ class KnowledgeBase:
         """Candidate document ids for a cleaned query and their signal matrix (see :mod:`.ranking`)."""
         import numpy as np
 
-        from shoeagent.knowledge.features import features
+        from shoeagent.knowledge.features import features, strip_chat_filler
         from shoeagent.knowledge.ranking import signal_matrix
         from shoeagent.lang import detect_language
 
         self._ensure_ready()
-        text = self._speller.correct(query)
+        text = self._speller.correct(strip_chat_filler(query))
         vector = np.asarray(self.embedding([text])[0], dtype=np.float32)
         try:
             user_dense = self._user_dense_scores(vector)
@@ -777,12 +777,12 @@ class KnowledgeBase:
 
     def query_features(self, query: str) -> Any:
         """Per-query inputs of the answerability model (:func:`.ranking.query_features`) for a cleaned query."""
-        from shoeagent.knowledge.features import domain_flags, features
+        from shoeagent.knowledge.features import domain_flags, features, strip_chat_filler
         from shoeagent.knowledge.ranking import query_features
         from shoeagent.lang import detect_language
 
         self._ensure_ready()
-        text = self._speller.correct(query)
+        text = self._speller.correct(strip_chat_filler(query))
         bag = features(text)
         known = self._lexical.known_fraction(bag, also=self._question_lexical)
         footwear, care = domain_flags(bag)

@@ -99,3 +99,30 @@ def test_presence_index_skips_word_boundaries_but_counts_unknown_words():
     shoe = index.coverage(features("皮鞋發霉"), "皮鞋發霉").max()
     assert shoe == pytest.approx(1.0) and sofa < 0.9
     assert index.coverage(Counter()).max() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("why a car is a bad place to keep shoes, explain it simply pls", "env-car-storage"),
+        ("stains and discolouration left by mold, explain it simply pls", "effect-stains-discoloration"),
+        ("help me understand: sweaty foot odour or modl smell.", "odor-foot-odor-vs-mold"),
+    ],
+)
+def test_conversational_wrapping_does_not_make_a_question_unanswerable(kb, query, expected):
+    # "explain it simply pls" used to drop these from ~0.99 to 0.06-0.22, below the threshold.
+    top = kb.search(query, k=3)[0]
+    assert top.id == expected and top.score >= store.RELEVANCE_THRESHOLD
+
+
+def test_wrapping_does_not_rescue_out_of_domain_questions(kb):
+    for query in ("moldy cheese, explain it simply pls", "help me understand: how do I clean mold off bathroom tiles"):
+        assert kb.search(query, k=1)[0].score < store.RELEVANCE_THRESHOLD
+
+
+def test_strip_chat_filler():
+    from shoeagent.knowledge.features import strip_chat_filler
+
+    assert strip_chat_filler("stains left by mold, explain it simply pls").split() == ["stains", "left", "by", "mold,", "it"]
+    assert "啦" in strip_chat_filler("每次穿完的簡單保養習慣，講簡單一點啦") and "講簡單一點" not in strip_chat_filler("每次穿完的簡單保養習慣，講簡單一點啦")
+    assert strip_chat_filler("explain please") == "explain please"  # nothing but filler: keep the text
