@@ -133,9 +133,15 @@ def run(preset: str = "embedded", examples: int = 8, batch_size: int = 1, overri
     with tempfile.TemporaryDirectory() as tmp:
         rows_file = Path(tmp) / "rows.jsonl"
         write_jsonl(rows_file, rows)
+        # The presets hold the GPU recipe (batch 16); on a CPU, shoeagent trains one unpadded example
+        # per forward pass with gradient accumulation (see finetune/presets/embedded.toml).
+        cpu_recipe = [] if torch.cuda.is_available() else [
+            "training.per_device_train_batch_size=1", "training.gradient_accumulation_steps=4",
+        ]
         config = load_config(
             preset,
             overrides=[
+                *cpu_recipe,
                 *(overrides or []),
                 f"dataset.file={json.dumps(str(rows_file))}",
                 "training.eval_strategy=no",

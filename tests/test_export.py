@@ -30,7 +30,7 @@ from shoeagent.finetune.export import (
     up_to_date,
 )
 from shoeagent.finetune.modelfile import CHATML_TEMPLATE
-from tests.ollama_standin import OllamaStandIn
+from ollama_standin import OllamaStandIn
 
 runner = CliRunner()
 GOOD = b"GGUF previous good model"
