@@ -288,6 +288,24 @@ class KnowledgeBase:
         self._docs = None
         SharedSystemClient.clear_system_cache()
 
+    def _notice_store_change(self) -> None:
+        """Drop what is loaded when the store on disk was deleted, replaced or overwritten since."""
+        reason = self._store_changed()
+        if reason is not None:
+            self._forget_store(reason)
+
+    def _repairing(self, action: Callable[[], Any], retry: Callable[[], Any] | None = None) -> Any:
+        """``action()``; a local store found damaged meanwhile is moved aside and ``retry`` (or ``action``) runs once."""
+        try:
+            return action()
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            if self.host or not _looks_like_store_damage(exc):
+                raise
+            self._quarantine_store(f"{type(exc).__name__}: {exc}")
+            return (retry or action)()
+
     def _quarantine_store(self, reason: str) -> None:
         """Move a broken persistent store aside so a fresh one can be built from the files."""
         if self.host:
@@ -335,18 +353,11 @@ class KnowledgeBase:
         start = time.perf_counter()
         entries = load_entries(self.entries_dir)
         with self._lock:
-            reason = self._store_changed()
-            if reason is not None:
-                self._forget_store(reason)
-            try:
-                return self._build(entries, content_hash(entries), force, progress, start)
-            except StoreUnavailableError:
-                raise
-            except Exception as exc:
-                if self.host or not _looks_like_store_damage(exc):
-                    raise
-                self._quarantine_store(f"{type(exc).__name__}: {exc}")
-                return self._build(entries, content_hash(entries), True, progress, start)
+            self._notice_store_change()
+            return self._repairing(
+                lambda: self._build(entries, content_hash(entries), force, progress, start),
+                lambda: self._build(entries, content_hash(entries), True, progress, start),
+            )
 
     def _kb_collection_name(self, digest: str) -> str:
         return f"{KB_PREFIX}{digest}-v{INDEX_LAYOUT}-{self._embedding_key()}"
@@ -423,18 +434,8 @@ class KnowledgeBase:
                 raise userdocs.UserDocumentError(f"{path}: no text to index")
             prepared.append((path, userdocs.file_digest(text), chunks))
         with self._lock:
-            reason = self._store_changed()
-            if reason is not None:
-                self._forget_store(reason)
-            try:
-                return self._add_prepared(prepared, progress)
-            except StoreUnavailableError:
-                raise
-            except Exception as exc:
-                if self.host or not _looks_like_store_damage(exc):
-                    raise
-                self._quarantine_store(f"{type(exc).__name__}: {exc}")
-                return self._add_prepared(prepared, progress)
+            self._notice_store_change()
+            return self._repairing(lambda: self._add_prepared(prepared, progress))
 
     def _add_prepared(self, prepared: list[tuple[Path, str, Any]], progress: ProgressCallback | None) -> AddReport:
         from shoeagent.knowledge import userdocs
@@ -471,9 +472,7 @@ class KnowledgeBase:
     def remove_documents(self, paths: list[Path | str]) -> int:
         """Remove user documents by path; returns how many chunks were removed."""
         with self._lock:
-            reason = self._store_changed()
-            if reason is not None:
-                self._forget_store(reason)
+            self._notice_store_change()
             collection = self._user_collection_or_none()
             if collection is None:
                 return 0
@@ -528,9 +527,7 @@ class KnowledgeBase:
             if self._store_changed() is None:
                 return
             with self._lock:
-                reason = self._store_changed()
-                if reason is not None:
-                    self._forget_store(reason)
+                self._notice_store_change()
         if self._docs is not None:
             return
         with self._lock:
