@@ -101,21 +101,12 @@ def _load_engine(path: Path, n_ctx: int) -> Any:
     with _ENGINE_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            # llama.cpp's OpenMP threads spin while waiting by default; on a machine whose cores are
-            # shared that spinning starves the work itself (measured here: 1-3 vs 15-17 tokens/s
-            # under load). libgomp reads this when llama_cpp is first imported; the user's own
-            # setting wins.
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            from shoeagent.threads import llama_thread_args
+
+            threads = llama_thread_args(key)  # before llama_cpp loads: it sets OpenMP's wait policy
             from llama_cpp import Llama
 
-            engine = Llama(
-                model_path=key,
-                n_ctx=n_ctx,
-                n_threads=os.cpu_count() or 1,
-                n_batch=512,
-                seed=42,
-                verbose=False,
-            )
+            engine = Llama(model_path=key, n_ctx=n_ctx, n_batch=512, seed=42, verbose=False, **threads)
             _ENGINES[key] = engine
         return engine
 

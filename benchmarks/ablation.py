@@ -45,6 +45,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import machine, summary, write_json  # noqa: E402
+from shoeagent.threads import llama_thread_args  # noqa: E402
 
 SYSTEMS = ("base", "base_retrieval", "lora", "agent")
 SYSTEM_LABELS = {
@@ -146,7 +147,7 @@ def retrieved_context(question: str, lang: str) -> tuple[str, list[dict[str, Any
 class BareModel:
     """A GGUF in llama.cpp answering with SYSTEM_PROMPT + the user turn, as ``shoeagent eval model`` does."""
 
-    def __init__(self, gguf: Path, threads: int, max_tokens: int) -> None:
+    def __init__(self, gguf: Path, threads: dict[str, int], max_tokens: int) -> None:
         from llama_cpp import Llama
 
         from shoeagent.finetune.gguf_tools import captured_native_log
@@ -154,7 +155,7 @@ class BareModel:
         self.gguf = Path(gguf)
         self.max_tokens = max_tokens
         with captured_native_log():
-            self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=threads, seed=0, verbose=False)
+            self.llm = Llama(model_path=str(gguf), n_ctx=2048, seed=0, verbose=False, **threads)
 
     def answer(self, question: str, lang: str, context: str = "", max_tokens: int | None = None) -> dict[str, Any]:
         from shoeagent.finetune.evaluate import DECODING, EvalRow, prompt_messages
@@ -317,10 +318,9 @@ def run(
     allow_base_as_lora: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the embedded backend does, before llama_cpp loads
     base_path, lora_path, warnings = resolve_ggufs(base_gguf, lora_gguf, allow_base_as_lora)
     start_machine = machine()
-    threads = os.cpu_count() or 1  # the embedded backend's thread count, so all four run alike
+    threads = llama_thread_args(lora_path)  # the embedded backend's thread rule, so all four run alike
     items = load_items(limit, ood_limit)
     started = time.perf_counter()
 

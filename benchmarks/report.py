@@ -36,7 +36,7 @@ QUALITY_COLUMNS = (
     ("refusal_accuracy", "Refusal acc. (OOD)", 2),
     ("false_refusal_rate", "False refusals", 2),
 )
-NAMES = ("startup", "retrieval", "scale", "agent", "conversation", "ablation", "training", "export", "tui")
+NAMES = ("startup", "retrieval", "scale", "threads", "agent", "conversation", "ablation", "training", "export", "tui")
 COLORS = {"base": "#9aa5b1", "base_retrieval": "#d9a441", "lora": "#5b8fb9", "agent": "#2f7d6d"}
 
 
@@ -217,6 +217,26 @@ def speed_section(data: dict[str, Any], charts: dict[str, str]) -> list[str]:
             lines += [f"![agent vs raw llama.cpp]({charts['speed']})", ""]
     else:
         lines.append(_not_run("agent"))
+
+    threads = data.get("threads")
+    if threads and threads.get("settings"):
+        lines += [
+            "### llama.cpp threads (same GGUF, same prompts, each setting in its own process)", "",
+            f"{threads.get('rows')} evaluation prompts × {threads.get('rounds')} rounds per setting, greedy, at most "
+            f"{threads.get('max_tokens')} tokens, {threads.get('busy_processes', 0)} busy processes alongside "
+            f"({_load_note(threads)}). Ratios are against `{threads.get('baseline')}`.", "",
+            "| Setting | OpenMP waits | Decode / prompt threads | Prompt (TTFT) p50 | Decode p50 | Answer p50 |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, item in threads["settings"].items():
+            used = item.get("settings") or {}
+            lines.append(
+                f"| {name} | {used.get('omp_wait_policy')} | {used.get('n_threads')} / {used.get('n_threads_batch')} | "
+                f"{fmt(item.get('ttft_s_p50'))} s ({fmt(item.get('ttft_ratio'))}×) | "
+                f"{fmt(item.get('decode_tokens_per_s_p50'), 0)} tok/s ({fmt(item.get('decode_speedup'))}×) | "
+                f"{fmt(item.get('answer_s_p50'))} s ({fmt(item.get('answer_time_ratio'))}×) |"
+            )
+        lines.append("")
 
     lines += ["### Retrieval (the real knowledge base)", ""]
     retrieval = data.get("retrieval")

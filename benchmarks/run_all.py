@@ -10,6 +10,7 @@
   startup       ``import shoeagent`` and ``shoeagent --help`` in fresh processes
   retrieval     query latency p50/p95 and build times of the real knowledge base
   scale         retrieval latency and build time at 150 / 1,500 / 15,000 (synthetic) entries
+  threads       llama.cpp thread settings for the embedded model: decode tokens/s and prompt time, side by side
   agent         time to first token, end-to-end p50/p95, tokens/s, next to raw llama.cpp on the same tokens
   conversation  answer latency and prompt size at turns 1 / 5 / 10 / 20 of one thread
   ablation      base · base + retrieval · LoRA · full agent on the evaluation set (quality + refusals)
@@ -47,7 +48,7 @@ if __package__ in (None, ""):
 
 from benchmarks.common import REPO, machine, write_json  # noqa: E402
 
-NAMES = ("startup", "retrieval", "scale", "agent", "conversation", "ablation", "training", "export", "tui")
+NAMES = ("startup", "retrieval", "scale", "threads", "agent", "conversation", "ablation", "training", "export", "tui")
 DEFAULT_LIMIT = 30
 FULL_OUT = REPO / "docs" / "bench"
 FULL_REPORT = REPO / "docs" / "benchmarks.md"
@@ -63,6 +64,8 @@ def settings(name: str, quick: bool, limit: int | None) -> dict[str, Any]:
         return {"repeats": 1, "queries": 20} if quick else {"repeats": 3}
     if name == "scale":
         return {"sizes": [15, 45], "queries": 10} if quick else {"sizes": [150, 1500, 15000]}
+    if name == "threads":
+        return {"rows": 1, "rounds": 1, "max_tokens": 8} if quick else {"rows": 6, "rounds": 2}
     if name == "agent":
         return {"n": n, "max_tokens": 16 if quick else 320}
     if name == "conversation":

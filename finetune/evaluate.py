@@ -310,12 +310,16 @@ class _Answerer:
     """One GGUF loaded in llama.cpp, answering eval rows with the fixed decoding and scoring them."""
 
     def __init__(self, gguf: Path, threads: int = 0) -> None:
+        from shoeagent.finetune.gguf_tools import captured_native_log
+        from shoeagent.threads import llama_thread_args
+
+        settings = llama_thread_args(gguf)  # the agent's thread rule, so timings match what users get
+        if threads:
+            settings["n_threads"] = threads
         from llama_cpp import Llama
 
-        from shoeagent.finetune.gguf_tools import captured_native_log, threads_for_load
-
         with captured_native_log():
-            self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=threads or threads_for_load(), seed=0, verbose=False)
+            self.llm = Llama(model_path=str(gguf), n_ctx=2048, seed=0, verbose=False, **settings)
 
     def answer(self, row: EvalRow) -> AnswerScore:
         started = time.perf_counter()
@@ -376,9 +380,9 @@ def evaluate_ggufs(base: Path, lora: Path, rows: list[EvalRow], on_answer: Calla
     Both models stay loaded and answer each row in turn (base, then LoRA, alternating), so a change
     in machine load during the run slows both alike and the response-time ratio stays fair.
     """
-    from shoeagent.finetune.gguf_tools import threads_for_load
+    from shoeagent.threads import decode_threads
 
-    threads = threads_for_load()
+    threads = max(decode_threads(base), decode_threads(lora))  # one decode thread count for both
     base_answerer = _Answerer(base, threads)
     try:
         lora_answerer = _Answerer(lora, threads)

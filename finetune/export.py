@@ -41,6 +41,7 @@ from shoeagent.finetune.gguf_tools import (
     threads_for_load,
 )
 from shoeagent.finetune.modelfile import ModelfileSpec, detect_chat_format, render_modelfile
+from shoeagent.threads import llama_thread_args
 
 # q8_0 is the default: SmolLM2-135M's rows are 576 wide, not a multiple of the 256-wide k-quant
 # blocks, so llama.cpp falls back to q5_0 for most tensors of a q4_k_m export; q8_0 stays within
@@ -370,7 +371,7 @@ def check_parity(model: Any, tokenizer: Any, gguf_files: dict[str, Path]) -> lis
         report = ParityReport(quant, prefix_prompts, agreement)
         template = chat_template(path) or ""
         with captured_native_log():
-            llm = Llama(model_path=str(path), n_ctx=1024, n_threads=threads_for_load(), verbose=False)
+            llm = Llama(model_path=str(path), n_ctx=1024, verbose=False, **llama_thread_args(path))
         try:
             for (question, _), messages, (hf_prompt, hf_tokens) in zip(PARITY_PROMPTS, conversations, reference):
                 gguf_prompt = llm.tokenize(render_gguf_template(template, messages).encode("utf-8"), add_bos=False, special=True)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shoeagent.threads import threads_for_load  # noqa: F401 - re-exported: export and evaluation use it from here
+
 # Export quantization name -> llama.cpp's llama_ftype (values of LLAMA_FTYPE_MOSTLY_* in llama.h).
 # "f16" is the converter's own output and needs no quantize pass.
 QUANT_FTYPES: dict[str, int] = {"f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_k_m": 17, "q4_k_m": 15, "q6_k": 18}
@@ -30,17 +32,6 @@ METADATA_PREFIX = "shoeagent."
 
 class ExportError(RuntimeError):
     """A stage of the GGUF export failed; the message says which and why."""
-
-
-def threads_for_load() -> int:
-    """Compute threads to use: all cores, or one while the machine is oversubscribed (load average above its cores).
-
-    Thread pools that spin-wait for each other collapse when other processes hold the cores. Measured
-    on 2 shared cores at load 7-9: 16 greedy tokens of SmolLM2 in torch took 82 s with 2 threads and
-    12 s with 1; 32 tokens in llama.cpp took 188 s with 2 threads and 16 s with 1.
-    """
-    cores = os.cpu_count() or 1
-    return 1 if os.getloadavg()[0] > cores else cores
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -178,7 +178,7 @@ def test_bench_command_runs_a_benchmark_and_writes_the_report(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # Slow: every benchmark for real, a few items each (the model-free parts and the embedded model)
 
-QUICK = ("startup", "retrieval", "scale", "agent", "conversation", "ablation", "tui")
+QUICK = ("startup", "retrieval", "scale", "threads", "agent", "conversation", "ablation", "tui")
 
 
 @pytest.fixture

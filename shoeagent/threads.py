@@ -1,0 +1,61 @@
+"""How many CPU threads llama.cpp and torch get: one rule for the agent, the evaluation and the export.
+
+Measured on this project's 2-core machine with the 145 MB shoemold GGUF (``python -m
+benchmarks.threads``): decoding one token of a 135M model is too little work to split, so a second
+decode thread only adds a barrier per layer. One decode thread ran at 117 tokens/s quiet and 94
+under load; two threads ran at 137 with spinning OpenMP waits but collapsed to 34-48 under load,
+and at 41 quiet with passive waits. Prompt evaluation is a large batch and does scale (860
+tokens: 2.2 s on one thread, 1.3 s on two). So: prompts on every core (one while the machine is
+oversubscribed), tokens on one thread for small models, and OpenMP threads that sleep rather
+than spin while they wait. ``SHOEAGENT_THREADS`` overrides the decode count.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SMALL_MODEL_BYTES = 1 << 30
+"""GGUF files below this (about a 1B model in 8 bits) decode on one thread."""
+
+
+def cores() -> int:
+    return os.cpu_count() or 1
+
+
+def threads_for_load() -> int:
+    """All cores, or one while the machine is oversubscribed (load average above its cores).
+
+    Thread pools that spin-wait for each other collapse when other processes hold the cores.
+    Measured on 2 shared cores at load 7-9: 16 greedy tokens of SmolLM2 in torch took 82 s with 2
+    threads and 12 s with 1; 32 tokens in llama.cpp took 188 s with 2 threads and 16 s with 1.
+    """
+    return 1 if os.getloadavg()[0] > cores() else cores()
+
+
+def decode_threads(model_path: str | os.PathLike[str] | None = None) -> int:
+    """Threads for generating tokens: ``SHOEAGENT_THREADS``, else 1 for a small model, else :func:`threads_for_load`."""
+    raw = os.environ.get("SHOEAGENT_THREADS", "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"SHOEAGENT_THREADS={raw!r} is not a whole number; set it to e.g. 1 or {cores()}, or unset it.") from None
+        if value < 1:
+            raise ValueError(f"SHOEAGENT_THREADS={raw!r} must be at least 1.")
+        return value
+    try:
+        small = model_path is not None and Path(model_path).stat().st_size < SMALL_MODEL_BYTES
+    except OSError:
+        small = False
+    return 1 if small else threads_for_load()
+
+
+def llama_thread_args(model_path: str | os.PathLike[str] | None = None) -> dict[str, int]:
+    """``n_threads`` / ``n_threads_batch`` for ``llama_cpp.Llama``; also asks OpenMP not to spin (see module doc).
+
+    Call it before ``llama_cpp`` is first imported: libgomp reads ``OMP_WAIT_POLICY`` once, and a
+    value the user set wins.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return {"n_threads": decode_threads(model_path), "n_threads_batch": threads_for_load()}
