@@ -38,7 +38,7 @@ def build_user_message(question: str, context: str) -> str:
     return f"Sources:\n{context}\n\nQuestion: {question}"
 
 
-# Redraft instruction appended to the system prompt after verify rejected a draft; {facts} lists the
+# Redraft instruction appended to the user turn (after the question) once verify rejected a draft; {facts} lists the
 # exact facts of the top sources, {reasons} why the first draft failed.
 RETRY_INSTRUCTION = {
     "en": (

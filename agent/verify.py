@@ -133,7 +133,7 @@ def _ngrams(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
 
 
 def is_repetitive(text: str) -> bool:
-    """A generation loop: some 4-word (en) / 6-character (zh) sequence occurs three times, or a sentence twice."""
+    """A generation loop: a 4-word (en) / 6-character (zh) sequence three times, an 8-word / 12-character one or a sentence twice."""
     plain = _CITATION.sub(" ", normalize(text))
     words = re.findall(r"[a-z0-9%°]+", plain)
     chars = [c for c in plain if "\u3400" <= c <= "\u9fff"]
@@ -141,12 +141,23 @@ def is_repetitive(text: str) -> bool:
         return True
     if any(count >= 3 for count in _ngrams(chars, 6).values()):
         return True
+    # A long run said twice is a loop too (a phrase, not a term, coming back).
+    # (Chinese: within unbroken runs of characters, so two clauses that share a term don't count.)
+    runs: Counter[tuple[str, ...]] = Counter()
+    for run in re.findall(r"[\u3400-\u9fff]{12,}", plain):
+        runs.update(_ngrams(list(run), 12))
+    if any(count >= 2 for count in _ngrams(words, 8).values()) or any(count >= 2 for count in runs.values()):
+        return True
     sentences = [s.strip() for s in re.split(r"[.!?。！？\n]+", plain) if len(s.strip()) >= 12]
     return len(sentences) != len(set(sentences))
 
 
 def fact_present(fact: str, text_normalized: str) -> bool:
-    return normalize(fact) in text_normalized
+    """``fact`` in already-normalised text; a Chinese fact matches with or without spaces ("24 小時" = "24小時")."""
+    wanted = normalize(fact)
+    if wanted in text_normalized:
+        return True
+    return bool(re.search(r"[\u3400-\u9fff]", wanted)) and wanted.replace(" ", "") in text_normalized.replace(" ", "")
 
 
 def verify_draft(
@@ -238,6 +249,41 @@ def attach_citations(draft: str, sources: Sequence[Mapping[str, Any]]) -> str:
         gap = "" if core and "\u3000" <= core[-1] <= "\u9fff" else " "
         out.append(f"{core}{gap}[{best + 1}]{end}{sentence[len(body):]}")
     return "".join(out).strip()
+
+
+def complete_key_facts(answer: str, sources: Sequence[Mapping[str, Any]], lang: str, max_added: int = 2) -> tuple[str, list[str]]:
+    """Add the top knowledge source's key facts that ``answer`` left out, in that source's own sentences, cited.
+
+    The small model often answers from a lower-ranked passage and drops the best one's exact facts
+    (numbers, names of products and methods). The passage ranked first is the retriever's best
+    evidence, so the sentences that state its missing facts are appended, at most ``max_added``,
+    each with its [n], never past the length limit. Returns the answer and the facts added.
+    """
+    ranked = [(i, s) for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
+    if not answer.strip() or not ranked:
+        return answer, []
+    index, top = ranked[0]
+    plain = normalize(answer)
+    missing = [f for f in top.get("key_facts") or [] if not fact_present(f, plain)]
+    added: list[str] = []
+    sentences_added = 0
+    text = answer.rstrip()
+    for sentence in split_sentences(str(top.get("text", "")), lang):
+        if not missing or sentences_added >= max_added:
+            break
+        said = normalize(sentence)
+        carries = [f for f in missing if fact_present(f, said)]
+        if not carries:
+            continue
+        extra = _cite(sentence, index + 1, lang)
+        joined = f"{text}{'' if lang == 'zh' else ' '}{extra}"
+        if len(joined) > _MAX_CHARS.get(lang, 1200):
+            break
+        text = joined
+        sentences_added += 1
+        added.extend(carries)
+        missing = [f for f in missing if f not in carries]
+    return (text, added) if added else (answer, [])
 
 
 def split_sentences(text: str, lang: str) -> list[str]:

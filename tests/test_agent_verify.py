@@ -6,7 +6,15 @@ import pytest
 
 from shoeagent.agent.context import Context
 from shoeagent.agent.safety import check_question, has_control_tokens, is_injection, neutralize
-from shoeagent.agent.verify import attach_citations, citations, compose_answer, is_repetitive, numbers, verify_draft
+from shoeagent.agent.verify import (
+    attach_citations,
+    citations,
+    complete_key_facts,
+    compose_answer,
+    is_repetitive,
+    numbers,
+    verify_draft,
+)
 
 SOURCES = [
     {
@@ -80,6 +88,39 @@ def test_repetition_detector():
     assert is_repetitive("dry it dry it dry it dry it dry it dry it")
     assert is_repetitive("放在通風處放在通風處放在通風處放在通風處")
     assert not is_repetitive("Keep shoes at 50-60% RH [1]. Rotate pairs so each rests 24 hours [2].")
+    # A long phrase coming back once is a loop too (seen from the real model), a shared term is not.
+    loop = "黴菌有細細的菌絲和絨毛狀或粉狀的小簇"
+    assert is_repetitive(f"第一、用放大鏡近看：{loop}，鹽漬是閃亮的結晶，油脂析出的四個檢查：{loop}，鹽漬是結晶[2]。")
+    assert is_repetitive("Wipe the shoes with a cloth dampened in diluted white vinegar, then wipe the shoes with a cloth dampened in diluted white vinegar again.")
+    assert not is_repetitive("用濕布擦拭測試：鹽漬遇水溶解、油脂析出遇溫熱融化[1]。第三，做擦拭測試：鹽漬遇水溶解，油脂析出遇溫熱融化[2]。")
+
+
+def test_complete_key_facts_appends_the_top_sources_missing_facts_in_its_own_words():
+    draft = "Mold grows when humidity stays above 60-70% [1]. Wipe with 70% alcohol diluted 1:1 [2]."
+    completed, added = complete_key_facts(draft, SOURCES, "en")
+    assert added == ["50-60%"]
+    assert completed == draft + " Store shoes at or below 50-60% RH [1]."
+    assert verify_draft(completed, SOURCES, lang="en").ok
+    # Nothing missing, nothing added; only the first knowledge source counts (not [2], not tools).
+    assert complete_key_facts(completed, SOURCES, "en") == (completed, [])
+    tool_first = [SOURCES[2], SOURCES[0]]
+    assert complete_key_facts("Dew point is 21.3°C [1].", tool_first, "en")[0].endswith("Store shoes at or below 50-60% RH [2].")
+
+
+def test_complete_key_facts_counts_sentences_not_facts():
+    source = {"kind": "kb", "text": "Wipe with 70% alcohol and dry for 24-48 hours. Keep it flat. Replace it if the smell stays.",
+              "key_facts": ["70% alcohol", "24-48 hours", "Replace"]}
+    completed, added = complete_key_facts("Insoles can be washed by hand [1].", [source], "en")
+    assert added == ["70% alcohol", "24-48 hours", "Replace"]
+    assert completed.endswith("dry for 24-48 hours [1]. Replace it if the smell stays [1].")
+
+
+def test_complete_key_facts_in_chinese_and_within_the_length_limit():
+    zh = [{"kind": "kb", "text": "相對濕度高於約 60-70% 時黴菌開始生長。收納環境應保持在 50-60% 以下。", "key_facts": ["60-70%", "50-60%"]}]
+    completed, added = complete_key_facts("濕度高於 60-70% 會發霉[1]。", zh, "zh")
+    assert (completed, added) == ("濕度高於 60-70% 會發霉[1]。收納環境應保持在 50-60% 以下[1]。", ["50-60%"])
+    long_draft = "濕度高於 60-70% 會發霉[1]。" + "保持乾燥[1]。" * 80
+    assert complete_key_facts(long_draft, zh, "zh") == (long_draft, [])
 
 
 def test_compose_uses_key_fact_sentences_with_citations_and_leads_with_computed_tools():
