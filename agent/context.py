@@ -43,6 +43,10 @@ class Context:
     max_retries: int = _env_field(1, "SHOEAGENT_MAX_RETRIES", "Redrafts allowed after verify rejects the first draft.")
     max_tokens: int = _env_field(320, "SHOEAGENT_MAX_TOKENS", "Most tokens the model may generate per draft (Chinese needs ~2.7x English).")
     temperature: float = _env_field(0.2, "SHOEAGENT_TEMPERATURE", "Sampling temperature of the first draft (redrafts use 0).")
+    confirmed_threshold: float = _env_field(
+        0.12, "SHOEAGENT_CONFIRMED_THRESHOLD",
+        "Relevance bar for questions the router's rules placed in the domain (others use the knowledge store's threshold).",
+    )
     min_fact_share: float = _env_field(
         0.34, "SHOEAGENT_MIN_FACT_SHARE", "Share of the top sources' key facts a draft must keep to pass verify."
     )

@@ -26,6 +26,7 @@ from shoeagent.agent.verify import (
     attach_citations,
     citations,
     compose_answer,
+    complete_key_facts,
     normalize,
     split_sentences,
     strip_tool_label,
@@ -106,7 +107,7 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     }
     if is_injection(question):
         _emit(runtime, "route", route="out_of_scope", health=False)
-        return {**reset, "route": "out_of_scope", "health": False, "route_confidence": 1.0,
+        return {**reset, "route": "out_of_scope", "health": False, "route_confidence": 1.0, "scope_confirmed": False,
                 "refused": True, "refusal_reason": "injection"}
 
     decision = runtime.context.get_classify()(retrieval_query)
@@ -116,7 +117,8 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         reset["notes"].append(f"router returned unknown route {name!r}; treated as general")
         name = "general"
     _emit(runtime, "route", route=name, health=health)
-    out = {**reset, "route": name, "health": health, "route_confidence": float(_get(decision, "confidence", 0.0) or 0.0)}
+    out = {**reset, "route": name, "health": health, "route_confidence": float(_get(decision, "confidence", 0.0) or 0.0),
+           "scope_confirmed": bool(_get(decision, "confirmed", False))}
     if name == "out_of_scope":
         out.update(refused=True, refusal_reason="out_of_scope")
     return out
@@ -146,12 +148,19 @@ def _source_from_hit(hit: Any, lang: str) -> dict[str, Any]:
 
 
 def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Route-aware knowledge search; keep what scores above the relevance threshold."""
+    """Route-aware knowledge search; keep what scores above the relevance threshold.
+
+    The threshold is set to turn away out-of-domain questions. When the router's rules have already
+    placed the question in the domain, that job is done and a lower bar (``confirmed_threshold``)
+    only asks whether the knowledge base covers it.
+    """
     ctx = runtime.context
     search = ctx.get_retriever()
     route_filter = state.route if state.route in SEARCH_ROUTES else None
     hits = search(state.retrieval_query, k=ctx.k, route=route_filter, lang=state.lang)
     threshold = ctx.get_threshold()
+    if state.scope_confirmed:
+        threshold = min(threshold, ctx.confirmed_threshold)
     sources = [_source_from_hit(h, state.lang) for h in hits if float(_get(h, "score", 0.0) or 0.0) >= threshold]
     sources = sources[: ctx.max_sources]
     _emit(runtime, "sources", sources=sources)
@@ -253,15 +262,18 @@ def _fit_sources(sources: Sequence[Mapping[str, Any]], limit: int, lang: str) ->
 
 
 def build_messages(state: State, ctx: Context, llm: ChatBackend, *, redraft: bool) -> list[dict[str, str]]:
-    """System prompt (+ the redraft instruction), the trimmed history of a follow-up, then sources + question.
+    """System prompt, the trimmed history of a follow-up, then sources + question (+ the redraft instruction).
 
-    Sources are shortened until prompt plus answer fit the model's context window.
+    The redraft instruction comes last, so a redraft's prompt starts with the first draft's whole
+    prompt and llama.cpp reuses its cached prefix instead of reading the sources again. Sources are
+    shortened until prompt plus answer fit the model's context window.
     """
     system = ctx.system_prompt
+    retry = ""
     if redraft:
         facts = [f for s in state.sources if s.get("kind") == "kb" for f in s.get("key_facts", [])][:6]
         template = prompts.RETRY_INSTRUCTION[state.lang]
-        system += "\n" + template.format(reasons="; ".join(state.verify_reasons), facts=", ".join(facts) or "-")
+        retry = "\n\n" + template.format(reasons="; ".join(state.verify_reasons), facts=", ".join(facts) or "-")
     history: list[dict[str, str]] = []
     previous = list(state.messages)[:-1]  # the last message is this turn's question
     if previous and state.retrieval_query != state.question:
@@ -273,7 +285,7 @@ def build_messages(state: State, ctx: Context, llm: ChatBackend, *, redraft: boo
         messages = [
             {"role": "system", "content": system},
             *history,
-            {"role": "user", "content": prompts.build_user_message(state.question, context)},
+            {"role": "user", "content": prompts.build_user_message(state.question, context) + retry},
         ]
         used = sum(llm.count_tokens(m["content"]) + 4 for m in messages)
         if used <= budget or limit <= 60:
@@ -345,6 +357,9 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         draft, state.sources, lang=state.lang, question=state.question, min_fact_share=runtime.context.min_fact_share
     )
     if report.ok:
+        draft, added = complete_key_facts(draft, state.sources, state.lang)
+        if added:
+            notes.append(f"added the top source's key facts the draft left out: {', '.join(added)}")
         return {"answer": draft, "grounded": True, "verify_reasons": [], "repaired": state.attempts > 1, "notes": notes}
     return {"verify_reasons": report.reasons, "repaired": True}
 
@@ -361,6 +376,7 @@ def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Build the answer deterministically from the sources' key-fact sentences, each cited."""
     _emit(runtime, "repair", reason="composed from the sources: " + "; ".join(state.verify_reasons))
     answer = compose_answer(state.sources, state.lang)
+    answer, _ = complete_key_facts(answer, state.sources, state.lang)  # composition keeps two sentences a source
     return {
         "answer": answer,
         "composed": True,

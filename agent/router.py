@@ -8,7 +8,11 @@ prompt-injection attempt). ``health`` flags questions about symptoms on the user
 No LLM is involved: scope and injections are decided by rules; the route comes from weighted
 English/Chinese phrase patterns combined with a small multinomial naive Bayes over character and
 word n-grams trained on :mod:`shoeagent.agent.router_data`. Simplified Chinese is mapped to
-Traditional first, so one set of patterns serves both scripts.
+Traditional first, so one set of patterns serves both scripts, and one-slip misspellings of the
+domain words the rules key on are undone (:func:`correct_typos`). The rules refuse outright only on
+evidence (an injection, another object, shopping or fit) or when no domain signal at all is present;
+questions about the domain's topics that name neither shoes nor mold are left to the classifier and,
+in the agent, to retrieval relevance. ``python -m shoeagent.agent.router_eval`` measures scope.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ class RouteDecision:
     confidence: float
     scores: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    confirmed: bool = False
+    """The scope rules found the domain itself (shoes or feet plus mold, damp, smell, care or symptoms; or
+    mold with no other object), not just the classifier: retrieval may then trust weaker matches."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,6 +60,7 @@ _S2T = {ord(_S2T_PAIRS[i]): _S2T_PAIRS[i + 1] for i in range(0, len(_S2T_PAIRS),
 # Taiwan writes both 黴 and 霉 for mold; one form keeps the patterns simple.
 _S2T[ord("黴")] = "霉"
 _S2T[ord("台")] = "台"
+_S2T[ord("溼")] = "濕"  # the variant form Taiwan also writes
 _PHRASES_S2T = (("面包", "麵包"), ("面条", "麵條"))
 
 
@@ -68,6 +76,77 @@ def normalize(text: str) -> str:
 
 def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------------------------
+# Misspelt domain words: one slip of the keyboard ("sneekers", "mldy", "sotrage") should not hide a
+# shoe-mold question from the scope rules. Only the words the rules depend on are corrected.
+# --------------------------------------------------------------------------------------------
+
+_TYPO_VOCABULARY = tuple(
+    """shoe shoes sneaker sneakers boots trainers footwear insole insoles footbed footbeds midsole midsoles outsole
+    outsoles leather leathers suede nubuck canvas mold moldy mould mouldy mildew mildewed musty fungus fungal spores
+    smell smells smelly odour damp moisture humidity humid soaked sweaty cleaning cleaner cleaners storage storing
+    drying dehumidifier hygrometer desiccant desiccants silica conditioner stitching welt lining basement basements
+    cabinet closet vinegar bleach alcohol freezer aspergillus penicillium padding waterproof repellent mildewy
+    athlete stink stinks stinky""".split()
+)
+# Real words one slip away from a vocabulary word; they are never "corrected" (checked against a 21k-word
+# English list when the vocabulary was chosen).
+_NOT_TYPOS = frozenset(
+    """adding amp beach boost boosts bots breach cabinets cleaned cleansing clearer clearing close closed closer closes
+    closest conditioned conditioners crying dam dining dying feather feathers freeze freezes frying hoe humility
+    leach leaning liking linking living mell milder mining mod mol must old pores pudding scores scoring sell sells
+    she shells sho shores shoves silic sink sinks snoring soared sores speaker speakers spells spokes sports staring
+    sticks sticky stings stores string sued sweats switching trainees trainer trying weather wel wet""".split()
+)
+
+
+def _one_slip(word: str) -> set[str]:
+    """Transpositions and deletions (4+ letters), insertions (5+), substitutions (6+) of ``word``."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    n = len(word)
+    out = {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(n - 1)}
+    out |= {word[:i] + word[i + 1:] for i in range(n)}
+    if n >= 5:
+        out |= {word[:i] + c + word[i:] for i in range(n + 1) for c in letters}
+    if n >= 6:
+        out |= {word[:i] + c + word[i + 1:] for i in range(n) for c in letters}
+    return out
+
+
+@lru_cache(maxsize=1)
+def _typo_table() -> dict[str, str]:
+    vocabulary = set(_TYPO_VOCABULARY)
+    table: dict[str, str] = {}
+    ambiguous: set[str] = set()
+    for word in _TYPO_VOCABULARY:
+        for slip in _one_slip(word):
+            if len(slip) < 3 or slip in vocabulary or slip in _NOT_TYPOS:
+                continue
+            if slip in table and table[slip] != word:
+                ambiguous.add(slip)
+            table[slip] = word
+    return {slip: word for slip, word in table.items() if slip not in ambiguous}
+
+
+_ASCII_WORD = re.compile(r"[a-z]{3,}")
+# Common input-method slips (same sound, wrong character) in the few words the rules key on.
+_ZH_SLIPS = (
+    (re.compile(r"香港(角|叫|繳)"), "香港腳"),
+    (re.compile(r"(几|機|幾)皮"), "麂皮"),
+    (re.compile(r"(?<![鞋])(斜|協|邪)(?=子|櫃|墊|底|盒)"), "鞋"),
+    (re.compile(r"(?<=[發長])(梅|眉|媒)|(梅|眉|媒)(?=菌|斑|味)"), "霉"),
+)
+
+
+def correct_typos(text: str) -> str:
+    """Undo one-slip misspellings of the domain words the scope rules depend on (normalised text in, out)."""
+    table = _typo_table()
+    text = _ASCII_WORD.sub(lambda m: table.get(m.group(), m.group()), text)
+    for pattern, replacement in _ZH_SLIPS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,40 +169,131 @@ _INJECTION = _rx(
 _SHOE = _rx(
     r"\b(shoes?|sneakers?|trainers?|boots?|footwear|insoles?|sandals?|loafers?|slippers?|flip[- ]?flops?|kicks"
     r"|oxfords?|brogues?|clogs?|crocs|wellies|wellingtons?|galoshes|cleats|outsoles?|midsoles?|shoelaces?|laces"
-    r"|heels|moccasins?|espadrilles?|footbeds?|uppers?)\b|鞋|靴|屐"
+    r"|heels|moccasins?|espadrilles?|footbeds?|uppers?|birkenstocks?|stilettos?"
+    # Parts and accessories that only footwear has.
+    r"|welts?|toe ?box(es)?|toe ?caps?|heel ?counters?|heel ?tabs?|vamps?|shoe ?trees?|shoe ?horns?|sock ?liners?"
+    r"|(tongue|collar)s? (and|&|or) (the )?(tongue|collar)s?)\b"
+    r"|鞋|靴|屐|沿條|腳床|中底|大底"
 )
 _MOLD = _rx(
     r"\b(mold\w*|mould\w*|mildew\w*|fung(us|i|al)|musty|spores?|hyphae|mycel\w*|aspergillus|penicillium"
-    r"|cladosporium|mvocs?)\b|霉|菌|孢子"
+    r"|cladosporium|mvocs?)\b|霉|菌|孢子|微生物揮發性"
 )
 _DAMP_SMELL = _rx(
-    r"\b(damp\w*|wet|humid\w*|moist\w*|soaked|drenched|condensation|dew|rh|rain\w*|sweat\w*|smell\w*|odou?rs?"
-    r"|stink\w*|funky|reek\w*)\b|濕|潮|水氣|結露|露點|雨|汗|泡水|味|臭"
+    r"\b(damp\w*|wet|humid\w*|moist\w*|soaked|drenched|condensation|dew|rh|rain\w*|sweat(y|s|ing|ed)?|smell\w*"
+    r"|odou?rs?|stink\w*|funky|reek\w*|waterlogged|soggy|monsoon)\b|濕|潮(?!流|牌)|水氣|結露|露點|雨|汗|泡水|味|臭"
 )
+# Everyday care verbs: on their own they fit cars, sofas and dishes as well as shoes.
 _CARE = _rx(
     r"\b(clean\w*|wash\w*|care|stor(e|ed|ing|age)|dry|drying|dried|condition\w*|polish\w*|brush\w*|protect\w*"
-    r"|disinfect\w*|deodori[sz]\w*|spots?|stains?|marks?)\b|洗|清|保養|收納|存放|乾|擦|刷|消毒|除臭|斑|漬"
+    r"|disinfect\w*|deodori[sz]\w*|spots?|stains?|marks?|prevent\w*|vinegar|alcohol|bleach\w*|baking soda"
+    r"|hydrogen peroxide|tea tree|enzyme|detergents?|soap)\b"
+    r"|洗|清|保養|收納|存放|保存|乾|擦|刷|消毒|除臭|斑|漬|預防|防止|酒精|醋|漂白|小蘇打|雙氧水|茶樹|清潔劑|肥皂"
 )
-_MATERIAL = _rx(r"\b(leather|suede|nubuck|canvas|mesh|knit|rubber|eva|pu)\b|皮革|真皮|麂皮|帆布|網布|針織|橡膠|合成皮")
+_SMELL = _rx(r"\b(smell\w*|odou?rs?|stink\w*|funky|reek\w*|musty)\b|味|臭")
+_MATERIAL = _rx(
+    r"\b(leathers?|canvas|mesh|knit|rubber|eva|pu|gore-?tex|patent leather|full[- ]grain)\b"
+    r"|皮革|真皮|皮件|帆布|網布|針織|橡膠|合成皮"
+)
+# Words that, even alone, belong to looking after shoes against damp and mold: drying and storage aids,
+# proofing and leather care products, the leathers mold likes best, leather spew and salt lines.
+_CARE_STRONG = _rx(
+    r"\b(desiccants?|silica gel|silica (packets?|beads?|sachets?)|hygrometers?|dehumidif\w*"
+    r"|(moisture|damp) absorbers?|calcium chloride|damprid|water[- ]?repellen\w*|dwr|protector sprays?"
+    r"|(leather )?conditioners?|saddle soap|mink oil|spew|spue|salt (stains?|lines?|marks?)|tide ?lines?"
+    r"|suede|nubuck|(every|each) wear|between wears)\b"
+    r"|乾燥劑|矽膠|除濕|濕度計|氯化鈣|竹炭包|撥水|防水噴霧|保養油|貂油|起霜|白霜|吐油|吐霜|鹽漬|回南天"
+    r"|麂皮|牛巴戈|反毛皮|每次穿完"
+)
+# Storage and drying habits: a hint, like a material or a place, that needs a second one.
+_CARE_WEAK = _rx(
+    r"\b(charcoal|cedar|waterproof\w*|bloom(ing)?|ventilat\w*|airflow|air circulation|fans?|rotat\w*|pairs?"
+    r"|off[- ]season|breathable|airtight|sealed|stuff(ed|ing)|silica|sun[- ]?dry\w*"
+    r"|sunlight|uv)\b|活性碳|竹炭|防水|噴霧|通風|電風扇|輪流|輪替|換季|透氣|密封|穿完|塞報紙|塞紙|曬|太陽"
+)
+# Parts that shoes share with bags and clothes, and the damage damp does to them: a hint, not proof.
+_PARTS = _rx(
+    r"\b(stitch\w*|seams?|linings?|padding|foam|tongues?|collars?|soles?|glue|adhesive|grip|hydroly[sz]\w*"
+    r"|delaminat\w*|eyelets?|crack\w*|peel\w*|flak\w*|stiff\w*|harden\w*|brittle|discolou?r\w*|fad(e|ed|es|ing)"
+    r"|warp\w*|crumbl\w*)\b"
+    r"|縫線|車線|內襯|內裡|襯墊|泡棉|海綿|鞋底|抓地|水解|脫膠|開膠|龜裂|裂開|脫皮|變硬|變脆|褪色|變色|變形|碎裂"
+)
+_PLACE = _rx(
+    r"\b(basements?|cellars?|garages?|closets?|wardrobes?|cupboards?|cabinets?|storerooms?|store ?rooms?|lockers?"
+    r"|entryway|hallway|genkan)\b|地下室|儲藏室|倉庫|車庫|玄關|櫥櫃|置物櫃|鞋櫃|衣帽間"
+)
 _FOOT_HEALTH = _rx(
     r"\b(athlete'?s foot|tinea|toenail fungus|nail fungus|fungal nails?|foot fungus|dermatophytes?|smelly feet)\b"
     r"|香港腳|足癬|腳氣|灰指甲|甲癬|皮癬菌|腳臭"
 )
 _FOOT = _rx(r"\b(foot|feet|toes?|toenails?|soles? of my)\b|腳|足|趾")
+# Things other than footwear that get moldy, damp or cleaned, and topics far from the domain.
 _OFF_DOMAIN = _rx(
-    r"\b(walls?|ceilings?|bathrooms?|showers?|tiles?|grout|windows?|carpets?|rugs?|sofas?|couch(es)?|furniture"
-    r"|mattress(es)?|beds?|pillows?|clothes|clothing|shirts?|jackets?|coats?|towels?|curtains?|cars?|vehicles?"
-    r"|tents?|bread|food|cheese|fruits?|fridge|refrigerator|kitchen|rice|coffee|plants?|soil|aquarium|pool"
-    r"|air ?con\w*|handbags?|bags?|purses?|wallets?|belts?|books?|paper|wood(en)?|boats?|basement walls?|house|home"
-    r"|attic|crawl ?space|drywall|hvac|vents?|recipe|taxe?s?|stocks?|weather forecast|python|javascript|code)\b"
-    r"|牆|天花板|浴室|廁所|磁磚|窗|地毯|沙發|家具|床|枕頭|衣服|衣櫃|外套|夾克|毛巾|窗簾|汽車|車|帳篷|麵包|食物"
-    r"|起司|水果|冰箱|廚房|米|咖啡|植物|冷氣|包包|皮包|皮夾|皮帶|書|木頭|房子|屋|報稅|股票|食譜|程式"
+    # The home, furniture and textiles.
+    r"\b(walls?|ceilings?|floors?|bathrooms?|bath ?tubs?|showers?|tiles?|grout|caulk\w*|sinks?|toilets?"
+    r"|faucets?"
+    r"|windows?|window ?sills?|carpets?|rugs?|sofas?|couch(es)?|furniture|cushions?|mattress(es)?|beds?|pillows?"
+    r"|blankets?|clothes|clothing|shirts?|sweaters?|jumpers?|jeans|trousers|pants|dress(es)?|jackets?|coats?"
+    r"|gloves?|hats?|scarf|scarves|towels?|curtains?|house|home|attic|crawl ?space|drywall|hvac|vents?"
+    r"|basement walls?|bedrooms?|nursery|greenhouses?"
+    # Vehicles, kitchen and food, household objects, bags and gear.
+    r"|cars?|car seats?|vehicles?|tires?|tyres?|bikes?|bicycles?|boats?|tents?|yoga mats?|mats?|saddles?"
+    r"|horses?"
+    r"|bread|food|cheese|fruits?|jam|vegetables?|meat|fridge|refrigerator|freezer door|kitchen|rice|coffee"
+    r"|tea ?pot|wine (cellars?|fridges?)|pans?|pots?|dishes"
+    r"|cutting boards?|chopping boards?|bottles?|cups?|mugs?|lunch ?box(es)?"
+    r"|toothbrush\w*|gaskets?|detergent drawers?|plants?|houseplants?|soil|garden|aquarium|pool|air ?con\w*"
+    r"|handbags?|bags?|backpacks?|rucksacks?|purses?|wallets?|belts?|watch ?straps?|suitcases?|luggage|books?"
+    r"|paper|wood(en)?|cameras?|lens(es)?|phones?|laptops?|guitars?|violins?|pianos?|humidors?|cigars?|toys?"
+    r"|glasses|spectacles"
+    # Pets and the body outside the feet.
+    r"|dogs?|cats?|pets?|paws?|bab(y|ies)|teeth|hair|face|breath|mouth|armpits?|underarms?|sleep\w*"
+    # Far away: money, weather, programming, cooking.
+    r"|recipe|taxe?s?|stocks?|weather|forecast|python|javascript|code)\b"
+    r"|\bwill it rain\b|\brain (today|tomorrow|this (week|weekend))\b"
+    r"|牆|天花板|浴室|浴缸|浴簾|廁所|馬桶|磁磚|矽利康|水槽|洗手台|窗|地毯|沙發|坐墊|椅墊|家具|床|枕頭|被子|棉被"
+    r"|床單|被單|衣服|衣櫃|外套|夾克|毛衣|襯衫|褲子|裙子|洋裝|內衣|制服|手套|帽子|圍巾|毛巾|浴巾|抹布|窗簾|房子|屋"
+    r"|臥室|汽車|車|帳篷|瑜珈墊|馬鞍|麵包|食物|起司|水果|果醬|蔬菜|冰箱|廚房|米|咖啡|紅酒|電鍋|砧板|奶瓶|奶嘴"
+    r"|牙刷|杯子|便當盒|膠條|洗衣槽|植物|盆栽|冷氣|包包|皮包|背包|皮夾|皮帶|行李箱|帆布袋|手提袋|購物袋|環保袋"
+    r"|睡袋|書|木頭|相機|鏡頭|手機|電腦|吉他|雪茄|眼鏡|玩具|狗|貓|寵物|嬰兒|寶寶|口臭|嘴巴|腋下|睡覺|睡眠"
+    r"|報稅|股票|食譜|程式|天氣|下雨嗎|會下雨"
+)
+# Phrases of the domain that contain an off-domain word ("stuff them with paper", "the four things mold needs:
+# moisture, food, warmth"); they are blanked before _OFF_DOMAIN looks for another object.
+_NOT_AN_OBJECT = _rx(
+    r"\b(moisture|water|warmth|oxygen|nutrients?),? (and )?food\b|\bfood,? (and )?(moisture|water|warmth)\b"
+    r"|\bfood (source|supply)\b|\b(mold|mould|fung(us|i))('s)? food\b"
+    r"|\bpaper (stuffing|towels?)\b|\b(tissue|kraft|acid[- ]free|packing|news) ?paper\b"
+    r"|\bstuff\w*( \w+){0,3} paper\b"
+    r"|\bcedar ?wood\b|\bsaddle soap\b|\bwooden (shoe )?trees?\b|\bhorse ?hair brush\w*"
+    r"|\b(charcoal|dust|cotton|canvas|breathable|plastic|zip ?lock|ziploc|tea|silica( gel)?|desiccant|storage"
+    r"|drawstring|freezer|shoe) bags?\b|\bcoffee grounds\b"
+    r"|\b(in(side)?( the)? (house|home)|indoors?) or (out(side|doors)?)\b|\bout(side|doors)? or in(side|doors)?\b"
+    r"|\b(by|near|next to|beside) (the |a |an )?(open )?window\b"
+    r"|\b(towel[- ]dry|(in|with) (a |clean |dry )?towels?)\b"
+    r"|\b(smells?|smelling|stinks?|stinking|reeks?) like (a )?(wet )?\w+"
+    r"|車線|車縫|車工|腳床|鞋床|毫米|米色|玉米|說明書|(水分|濕氣|溫度|養分)、?食物|食物、?(水分|溫度|濕氣)"
+    r"|霉菌的食物"
 )
 _SHOPPING = _rx(
-    r"\b(release|releases|drop date|price|prices|cost|buy|buying|purchase|size|sizing|fit|brand|brands|recommend"
-    r"|sale|discount|resell|resale|authentic|fake|marathon|best .* for running|coupon|store hours)\b"
-    r"|發售|價格|多少錢|買|尺寸|幾號|品牌|推薦|折扣|轉賣|真假|馬拉松"
+    r"\b(release|releases|drop date|price|prices|cost|buy|buying|purchase|size|sizing|fit|fits|fitting|brands?"
+    r"|recommend|sale|discount|resell|resale|authentic|fake(?! leather)|marathon|best .* for running|coupon"
+    r"|store hours"
+    r"|trend\w*|fashion\w*|outfits?|style|history|invented|return|refund|exchange|warranty|tight|loose|pinch\w*"
+    r"|break (them |it |these )?in|breaking in|stretch\w*|wide|width|narrow|arch support|flat feet|orthotics?"
+    r"|lace|lacing|tie|tying|heel slip|standing all day|comfortable|comfort"
+    r"|best (\w+ )?(shoes?|sneakers?|boots?) for"
+    r"|new (\w+ )?(shoes|sneakers|boots|trainers|heels)|beginners?|good (\w+ )?(shoes|sneakers|boots) for)\b"
+    r"|發售|價格|多少錢|買|尺寸|幾號|品牌|牌子|推薦|折扣|轉賣|真假|馬拉松|流行|潮流|穿搭|搭配|歷史|由來|退貨|退換"
+    r"|夾腳|穿開|撐大|太緊|太鬆|楦頭|新手|綁鞋帶|鞋帶怎麼綁|久站|站著|幾公分|扁平足|足弓"
 )
+# Buying, with or without shoes named: prices, brands, deals.
+_BUYING = _rx(
+    r"\b(release date|drop date|prices?|cost|buy|buying|purchase|brands?|sale|discount|coupon|cheap\w*)\b"
+    r"|價格|多少錢|買|品牌|牌子|折扣|便宜"
+)
+# Rubbing injuries from new or tight shoes are about fit, not about mold or damp.
+_FRICTION = _rx(r"\b(blisters?|calluses?|corns?|bunions?|chafing)\b|水泡|磨腳|起泡|雞眼|拇指外翻")
 
 _HEALTH = _rx(
     r"\b(itch\w*|rash\w*|cough\w*|wheez\w*|asthma\w*|allerg\w*|sneez\w*|respiratory|lungs?|skin|infect\w*"
@@ -334,33 +504,48 @@ def _keyword_scores(text: str) -> dict[str, float]:
 
 
 def _scope(text: str) -> tuple[bool | None, str]:
-    """True: in scope; False: out of scope; None: undecided by rules (the classifier decides)."""
+    """True: in scope; False: out of scope; None: undecided by rules (the classifier decides).
+
+    ``text`` is normalised and typo-corrected. A hard refusal needs positive evidence that the question is
+    elsewhere (an injection, another object, shopping) or the absence of every domain signal; a question
+    that only talks about the domain's topics (leather care, drying, desiccants, seams, smell) without
+    naming shoes or mold is left to the classifier, and after it to retrieval relevance.
+    """
     if _INJECTION.search(text):
         return False, "prompt-injection or command attempt"
+    if _FOOT_HEALTH.search(text):
+        return True, "foot fungus / athlete's foot"
     shoe = bool(_SHOE.search(text))
     mold = bool(_MOLD.search(text))
-    topic = mold or bool(_DAMP_SMELL.search(text) or _CARE.search(text) or _MATERIAL.search(text))
-    foot_health = bool(_FOOT_HEALTH.search(text))
-    if foot_health:
-        return True, "foot fungus / athlete's foot"
+    damp_smell = bool(_DAMP_SMELL.search(text))
+    care_strong = bool(_CARE_STRONG.search(text))
+    health = bool(_HEALTH.search(_FRICTION.sub(" ", text)))
     if shoe:
-        if topic or _HEALTH.search(text):
+        if mold or damp_smell or care_strong or health or _CARE.search(text):
             return True, "shoes + mold/damp/smell/care"
-        if _SHOPPING.search(text):
-            return False, "shoes but not mold or care (shopping, sizes, releases)"
+        if _SHOPPING.search(text) or _FRICTION.search(text):
+            return False, "shoes but not mold or care (shopping, fit, releases)"
         return None, "shoes without a mold/care topic"
-    if _OFF_DOMAIN.search(text):
+    if _OFF_DOMAIN.search(_NOT_AN_OBJECT.sub(" ", text)):
         return False, "about something other than shoes"
+    if _BUYING.search(text) and not mold:
+        return False, "shopping, not shoes and mold"
     if mold:
+        if _PLACE.search(text):
+            return None, "mold in a room or cupboard, no shoes named"
         return True, "mold without another object"
-    if _FOOT.search(text) and (_HEALTH.search(text) or _DAMP_SMELL.search(text)):
+    if _FOOT.search(text) and (health or damp_smell):
         return True, "feet + symptoms or smell"
+    hints = [bool(_DAMP_SMELL.search(_SMELL.sub(" ", text)))]
+    hints += [bool(rx.search(text)) for rx in (_SMELL, _CARE, _CARE_WEAK, _MATERIAL, _PARTS, _PLACE)]
+    if care_strong or sum(hints) >= 2:
+        return None, "shoe-care topic without shoes or mold named"
     return False, "not about shoes or mold"
 
 
 def classify(question: str) -> RouteDecision:
     """Route a question (en, Traditional or Simplified Chinese) without any LLM."""
-    text = normalize(question)
+    text = correct_typos(normalize(question))
     in_scope, reason = _scope(text) if text else (False, "empty question")
     if in_scope is False:
         scores = {route: 0.0 for route in ROUTES} | {"out_of_scope": 1.0}
@@ -384,4 +569,4 @@ def classify(question: str) -> RouteDecision:
     confidence = round(top if in_scope else top * (1 - nb["out_of_scope"]), 3)
     scores = {r: round(v, 3) for r, v in combined.items()} | {"out_of_scope": round(nb["out_of_scope"], 3)}
     health = bool(_HEALTH.search(text))
-    return RouteDecision(route, health, confidence, scores, reason)
+    return RouteDecision(route, health, confidence, scores, reason, confirmed=in_scope is True)

@@ -53,6 +53,8 @@ class State(InputState):
     route: str = "general"
     health: bool = False
     route_confidence: float = 0.0
+    scope_confirmed: bool = False
+    """The router's rules (not only its classifier) put the question in the domain."""
 
     refused: bool = False
     refusal_reason: str = ""

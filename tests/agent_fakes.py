@@ -65,6 +65,7 @@ class FakeDecision:
     health: bool = False
     confidence: float = 0.9
     scores: dict[str, float] = field(default_factory=dict)
+    confirmed: bool = False
 
 
 def fake_classify(question: str) -> FakeDecision:

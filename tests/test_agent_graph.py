@@ -12,6 +12,7 @@ from agent_fakes import (
     GOOD_EN,
     GOOD_ZH,
     HITS_EN,
+    FakeDecision,
     FakeHit,
     Retriever,
     agent_kwargs,
@@ -46,6 +47,15 @@ def test_good_draft_passes_verify_unchanged():
     assert len(llm.chat.seen) == 1
 
 
+def test_a_passing_draft_that_drops_the_top_sources_facts_gets_them_back_cited():
+    draft = "Rotate pairs so each rests about 24 hours between wears [2]. Mold grows above 60-70% humidity [1]."
+    agent, _ = make_agent(draft)
+    answer = agent.ask("How do I stop my leather boots going moldy?")
+    assert answer.text == draft + " Store shoes at or below 50-60% RH [1]."
+    assert answer.grounded and not answer.repaired
+    assert any("50-60%" in note for note in answer.notes)
+
+
 def test_model_sees_numbered_sources_in_the_shared_prompt_shape():
     agent, llm = make_agent(GOOD_EN)
     agent.ask("How do I stop my leather boots going moldy?")
@@ -62,9 +72,12 @@ def test_unsupported_number_then_good_redraft_is_repaired_not_composed():
     assert answer.text == GOOD_EN
     assert answer.repaired and answer.grounded
     assert len(llm.chat.seen) == 2
-    redraft_system = llm.chat.seen[1][0].content
-    assert "numbers not in the sources: 35" in redraft_system
-    assert "60-70%" in redraft_system  # the redraft is told the exact facts to keep
+    first_user, redraft_user = llm.chat.seen[0][-1].content, llm.chat.seen[1][-1].content
+    assert llm.chat.seen[1][0].content == prompts.SYSTEM_PROMPT
+    # The redraft's prompt extends the first one (llama.cpp reuses the cached prefix) with the instruction.
+    assert redraft_user.startswith(first_user) and len(redraft_user) > len(first_user)
+    assert "numbers not in the sources: 35" in redraft_user
+    assert "60-70%" in redraft_user  # the redraft is told the exact facts to keep
 
 
 def test_two_bad_drafts_are_replaced_by_a_composed_answer_with_only_supported_numbers():
@@ -121,6 +134,26 @@ def test_nothing_above_threshold_is_refused_in_the_users_language():
     assert zh.text == prompts.REFUSAL["no_sources"]["zh"]
 
 
+def test_a_question_the_router_rules_confirmed_needs_only_the_lower_relevance_bar():
+    weak = [FakeHit("health-asthma", "Asthma and mold", "Spores can make asthma worse and cause a wheeze [1].", score=0.16)]
+
+    def confirmed(question):
+        return FakeDecision("general", health=True, confirmed=True)
+
+    agent, llm = make_agent("Spores can make asthma worse and cause a wheeze [1].", retriever=Retriever(hits=weak), classify=confirmed)
+    answer = agent.ask("My son has asthma. Is it risky for him to be around moldy sneakers?")
+    assert not answer.refused and [s.id for s in answer.sources] == ["health-asthma"]
+
+    # The same weak match for a question only the classifier let in is still "nothing relevant".
+    agent, llm = make_agent("unused", retriever=Retriever(hits=weak), classify=lambda q: FakeDecision("general"))
+    answer = agent.ask("My son has asthma. Is it risky for him to be around moldy sneakers?")
+    assert answer.refused and llm.chat.seen == []
+    # Below the lower bar too: refused even when confirmed.
+    weaker = [FakeHit("x", "Unrelated", "Something else entirely.", score=0.05)]
+    agent, llm = make_agent("unused", retriever=Retriever(hits=weaker), classify=confirmed)
+    assert agent.ask("Why do my moldy boots squeak?").refused
+
+
 def test_chinese_question_gets_a_chinese_answer_and_chinese_sources():
     retriever = Retriever()
     agent, llm = make_agent(GOOD_ZH, retriever=retriever)
@@ -142,7 +175,7 @@ def test_simplified_chinese_draft_is_rejected():
     agent, llm = make_agent(simplified, GOOD_ZH)
     answer = agent.ask("鞋子要怎麼防霉？")
     assert answer.text == GOOD_ZH and answer.repaired
-    assert "Simplified" in llm.chat.seen[1][0].content or "繁體" in llm.chat.seen[1][0].content
+    assert "Simplified" in llm.chat.seen[1][-1].content or "繁體" in llm.chat.seen[1][-1].content  # the redraft instruction
 
 
 def test_health_questions_get_the_advice_plus_a_doctor_recommendation():

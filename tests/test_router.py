@@ -8,8 +8,9 @@ import time
 import pytest
 
 from shoeagent.agent.evaluate import default_questions_path
-from shoeagent.agent.router import ROUTES, RouteDecision, classify, normalize
+from shoeagent.agent.router import ROUTES, RouteDecision, classify, correct_typos, normalize
 from shoeagent.agent.router_data import EXAMPLES
+from shoeagent.agent.router_eval import load_cases, main, measure
 
 
 @pytest.mark.parametrize(
@@ -35,6 +36,12 @@ def test_clear_in_domain_routes(question, route):
     assert decision.route == route
     assert 0.0 < decision.confidence <= 1.0
     assert set(decision.scores) == set(ROUTES)
+    assert decision.confirmed  # the rules saw shoes + mold/damp/care, not only the classifier
+
+
+def test_confirmed_only_when_the_rules_saw_the_domain():
+    assert not classify("no bleach on leather, and never mix cleaners, explain it simply pls").confirmed  # classifier's call
+    assert not classify("How do I bake sourdough bread?").confirmed
 
 
 @pytest.mark.parametrize(
@@ -57,6 +64,131 @@ def test_out_of_scope(question):
     decision = classify(question)
     assert decision.route == "out_of_scope"
     assert decision.health is False
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # The domain's own words (leather, suede, humidity, smell, seams) about something that is not footwear.
+        "How do I condition a leather car seat?",
+        "how do I clean a suede jacket",
+        "my gym towel smells sour",
+        "how to get sweat stains out of a white shirt",
+        "what humidity should a guitar be kept at",
+        "what humidity is best for sleeping",
+        "mould on the rubber seal of my fridge",
+        "mold in the washing machine gasket",
+        "皮沙發要怎麼保養",
+        "麂皮外套可以水洗嗎",
+        "白襯衫的汗漬怎麼洗",
+        "吉他要放在多少濕度",
+        "洗衣機膠條發霉",
+        "臥室濕度多少睡起來最舒服",
+        # A single weak hint of the domain is not enough.
+        "how is leather made",
+        "why does my breath smell",
+        "how do I rotate a pdf",
+        "how long does paint take to dry",
+        "what is a cabinet minister",
+        "梅雨季節是幾月",
+        "嘴巴有臭味怎麼辦",
+        # Shoes or shoe-care products, but fit, injuries from rubbing or shopping.
+        "how do I break in new boots that pinch",
+        "blisters from new sneakers, what should I do",
+        "best running shoes for beginners",
+        "where can I buy a cheap dehumidifier",
+        "新鞋磨腳起水泡怎麼辦",
+        "新手跑步要買哪個牌子的鞋",
+        "除濕機哪個牌子好",
+    ],
+)
+def test_domain_words_about_other_things_are_refused_by_the_rules(question):
+    decision = classify(question)
+    assert decision.route == "out_of_scope", decision.reason
+    assert decision.confidence == 1.0  # a rule refused it, not the classifier's estimate
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # Materials, care products, parts and storage habits, with neither "shoe" nor "mold" in the question.
+        "leather got caught in the rain, how should I let it dry",
+        "how often do silica gel sachets need replacing",
+        "is the white haze on suede a problem",
+        "the lining stays damp and smells sour",
+        "rubber soles went hard and cracked in a humid storeroom",
+        "no vinegar on patent leather?",
+        "cleaning the welt and the stitching",
+        "皮革淋雨後要怎麼陰乾",
+        "矽膠乾燥劑要多久換",
+        "麂皮起了一層白霧",
+        "內裡一直濕濕的還有酸味",
+        "帆布洗完怎麼晾才不臭",
+        "清潔沿條跟縫線要注意什麼",
+        "硅胶干燥剂要多久换",
+        "除溼盒放多久要換",
+        # Misspelt shoe and mold words, and input-method slips in Chinese.
+        "leathr condtioner after clenaing",
+        "how do I get the stnik out of my snekaers",
+        "moldy insloes, trash them?",
+        "alergy from mldy soes?",
+        "鞋子發梅了怎麼辦",
+        "几皮防水噴霧怎麼用",
+    ],
+)
+def test_domain_topics_without_shoe_or_mold_words_are_not_refused(question):
+    decision = classify(question)
+    assert decision.route in ("diagnosis", "prevention", "treatment", "general"), decision.reason
+    assert decision.scores["out_of_scope"] < 0.5
+
+
+def test_topic_only_questions_are_left_to_the_classifier_not_accepted_by_rule():
+    decision = classify("no vinegar on patent leather?")
+    assert decision.reason == "shoe-care topic without shoes or mold named"
+    # Undecided by the rules: the classifier's out-of-scope share discounts the confidence.
+    assert 0.0 < decision.scores["out_of_scope"] < 0.5
+    assert decision.confidence < max(decision.scores[r] for r in ("diagnosis", "prevention", "treatment", "general"))
+
+
+def test_typo_correction_fixes_domain_words_and_leaves_real_words_alone():
+    assert correct_typos("sneekers mldy sotrage hyrometer modl") == "sneakers moldy storage hygrometer mold"
+    for word in ("cold", "hold", "old", "must", "store", "sink", "weather", "boost", "close", "wet", "she", "sell"):
+        assert correct_typos(word) == word
+    assert correct_typos(normalize("香港角會傳染嗎")) == "香港腳會傳染嗎"
+    assert correct_typos("梅雨季的鞋櫃") == "梅雨季的鞋櫃"  # plum rain is not a slip for mold
+    assert classify("help me understand: allergy symptoms from mldy soes").health is True
+
+
+def test_scope_on_the_evaluation_sets():
+    """In-domain questions accepted, out-of-scope ones refused, per set and language (see agent/router_eval.py)."""
+    figures, misses = measure(load_cases())
+    assert set(figures) == {"finetune", "agent", "retrieval"}
+    for source, by_lang in figures.items():
+        assert set(by_lang) == {"en", "zh"}, source
+        for lang, cell in by_lang.items():
+            assert cell["in_total"] and cell["ood_total"], (source, lang)
+            assert cell["accepted"] / cell["in_total"] >= 0.97, (source, lang, misses)
+            if source == "retrieval":
+                assert cell["refused"] / cell["ood_total"] >= 0.95, (source, lang, misses)
+            else:
+                assert cell["refused"] == cell["ood_total"], (source, lang, misses)
+
+
+def test_scope_evaluation_never_reads_the_held_out_retrieval_set():
+    from importlib import resources
+
+    held_out = resources.files("shoeagent.knowledge") / "eval" / "retrieval_c.jsonl"
+    queries = {json.loads(line)["query"].strip().lower() for line in held_out.read_text(encoding="utf-8").splitlines()}
+    assert not queries & {case.question.strip().lower() for case in load_cases() if case.source == "retrieval"}
+
+
+def test_scope_evaluation_prints_a_table(capsys):
+    assert main([]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["set", "lang"]
+    assert {tuple(line.split()[:2]) for line in lines[1:]} == {
+        (source, lang) for source in ("finetune", "agent", "retrieval") for lang in ("en", "zh")
+    }
 
 
 @pytest.mark.parametrize(
