@@ -109,11 +109,14 @@ def search(
 
     # Queries, titles and file names are user text: escaped, so "[/bold]" is shown, not parsed as markup.
     table = Table(title=f"Results for: {escape(query[:80])}", show_lines=True)
-    for column in ("#", "score", "id", "title", "stage", "source"):
+    # score: the calibrated relevance the threshold applies to (close to 1 for several hits of a clear
+    # question); margin: the ranking log-odds behind the best hit, which orders them.
+    for column in ("#", "score", "margin", "id", "title", "stage", "source"):
         table.add_column(column)
     for i, h in enumerate(hits, start=1):
         mark = "" if h.score >= RELEVANCE_THRESHOLD else " (below threshold)"
-        table.add_row(str(i), f"{h.score:.3f}{mark}", escape(h.id), escape(h.title), escape(h.stage), escape(h.source))
+        table.add_row(str(i), f"{h.score:.3f}{mark}", f"{h.margin:+.2f}", escape(h.id), escape(h.title),
+                      escape(h.stage), escape(h.source))
     Console().print(table)
     if not hits or hits[0].score < RELEVANCE_THRESHOLD:
         typer.echo(f"Nothing scores above the relevance threshold {RELEVANCE_THRESHOLD}: the agent would decline.")

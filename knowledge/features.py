@@ -7,7 +7,9 @@ spaces, and bigrams approximate words), and bilingual synonym groups, a small do
 ``s:bloom``). Simplified characters are mapped to Traditional first, so a Simplified question
 matches the Traditional entries; British spellings become American ones ("mould" is "mold"), and
 "梅" typed for "霉" (the same sound) is read as "霉" where it cannot mean plum. Question words and
-particles yield no features: they say nothing about which fact sheet answers a question.
+particles yield no features: they say nothing about which fact sheet answers a question, except
+"why" (為什麼), which asks for causes and adds the ``s:cause`` group. Irregular verb forms the light
+stemmer misses share their base word's feature ("grew" is "grow", "worn" is "wear").
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from collections import Counter
 from functools import lru_cache
 
 # Bump when the features change: it is part of the embedding config, hence of the index's name.
-FEATURES_VERSION = 4
+# v5: the "cause" and "harm" groups, "why" adding its group, base forms of irregular verbs.
+FEATURES_VERSION = 5
 
 _SIMPLIFIED = (
     "霉湿气异脏洁净干脚袜药处预晒阳风温垫柜纸报变颜点绿发长运动胶带内层细养护剂机过敏癣痒闻储纳节汗衬缝线损坏开软弹缓冲击轻"
@@ -135,6 +138,14 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "waterproof": (("waterproof", "repellent", "repellency", "dwr", "goretex", "gore", "membrane"), ("防水", "撥水", "潑水", "透氣膜")),
     "conditioner": (("conditioner", "conditioning", "mink", "cream", "balm"), ("保養油", "皮革油", "貂油", "上油", "保養乳")),
     "hygrometer": (("hygrometer", "hygrometers"), ("濕度計",)),
+    # What kind of answer is asked for (v5): "why" wants causes, which the entries that explain them
+    # name in their titles and example questions ("Why shoes are an ideal place for mold"). "why" is
+    # a stopword (no word feature), but it still adds this group.
+    "cause": (("why", "cause", "causes", "caused", "causing", "reason", "reasons"),
+              ("為什麼", "為何", "原因", "怎麼會", "成因")),
+    # "Is it dangerous to ..." meets the entries that ask "is it harmful to ..." (v5).
+    "harm": (("harm", "harmful", "harmless", "danger", "dangerous", "hazard", "hazardous", "toxic", "poisonous", "unsafe"),
+             ("危險", "有害", "有毒", "傷害", "危害")),
 }
 
 # British spellings become American ones before stemming, so "mould" and "mold" are one word.
@@ -145,6 +156,16 @@ _BRITISH = {
     "fibres": "fibers", "grey": "gray", "greyish": "grayish", "deodorise": "deodorize", "deodoriser": "deodorizer",
     "deodorised": "deodorized", "sanitise": "sanitize", "sanitiser": "sanitizer", "neutralise": "neutralize",
     "centre": "center", "litre": "liter", "litres": "liters", "metre": "meter",
+}
+# Irregular verbs share their base word's feature (v5): "grew back" is "grows back", "worn" is "wear".
+# The light stemmer cannot find these; the character n-grams still come from the word as written.
+# (Adjectives stay words of their own: "moldy" becoming "mold" let "moldy cheese" meet the one entry
+# that mentions cheese, as foot odour's smell, and pass as a question about shoes.)
+_DERIVED = {
+    "grew": "grow", "grown": "grow", "regrew": "regrow", "regrown": "regrow", "came": "come", "went": "go",
+    "gone": "go", "wore": "wear", "worn": "wear", "froze": "freeze", "frozen": "freeze", "threw": "throw",
+    "thrown": "throw", "bought": "buy", "caught": "catch", "ran": "run", "dried": "dry",
+    "shrank": "shrink", "shrunk": "shrink", "stuck": "stick", "stank": "stink", "stunk": "stink",
 }
 
 _TOKEN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z]+|\d+(?:\.\d+)?")
@@ -247,9 +268,11 @@ def features(text: str) -> Counter[str]:
             _cjk_features(token, bag)
         elif token[0].isdigit():
             bag["n:" + token] += 1
-        elif token not in EN_STOPWORDS and len(token) > 1:
+        elif token in EN_STOPWORDS:
+            groups.update(by_word.get(token, ()))  # "why": no word feature, but its group
+        elif len(token) > 1:
             token = _BRITISH.get(token, token)
-            stemmed = stem(token)
+            stemmed = stem(_DERIVED.get(token, token))
             bag["w:" + stemmed] += 1
             bag.update("c:" + gram for gram in _chargrams(token))
             groups.update(by_word.get(token, ()))

@@ -12,8 +12,10 @@ A query's candidates are Chroma's nearest neighbours under the offline n-gram em
 matches of a coverage-normalised BM25 (:mod:`shoeagent.knowledge.lexical`, which also fixes English
 typos), and the entries whose example questions resemble the query most (by BM25 coverage and by
 cosine, each entry-language taking its best question). :mod:`shoeagent.knowledge.ranking` turns
-their signals into one calibrated score in [0, 1], per entry the best of its two language versions.
-Scores below :data:`RELEVANCE_THRESHOLD` mean "nothing relevant".
+their signals into ranking log-odds, which order the hits, and one calibrated score in [0, 1], per
+entry its better language version. Scores below :data:`RELEVANCE_THRESHOLD` mean "nothing
+relevant"; a clear question's best few hits all score close to 1, and ``Hit.margin`` (the
+log-odds behind the best hit) still tells them apart.
 
 Storage is ``chromadb.PersistentClient`` under :func:`shoeagent.paths.chroma_dir`, or a Chroma
 server when ``CHROMA_HOST`` (and ``CHROMA_PORT``, default 8000) are set.
@@ -48,8 +50,11 @@ log = logging.getLogger("shoeagent.knowledge")
 # held-out split retrieval_c.jsonl checks it in `shoeagent eval retrieval` (which also reports
 # false_refusal, the in-domain queries scoring below it).
 RELEVANCE_THRESHOLD: float = 0.2999
-# Added to the ranking (not to Hit.score) of entries whose stage matches the question's route.
-ROUTE_BOOST = 0.05
+# Added to the ranking log-odds (not to Hit.score) of entries whose stage matches the question's
+# route: a nudge (odds x1.6) next to the ~2.7 that usually separates the first hit from the second.
+# In the calibrated probability instead, 0.05 was next to nothing where scores are moderate and
+# outweighed any ranking difference where they are close to 1 (most in-domain questions).
+ROUTE_BOOST = 0.5
 ROUTE_STAGES = {"diagnosis": "diagnosis", "prevention": "prevention", "treatment": "treatment", "general": "basics"}
 # Longer queries are cut here: enough for any real question, and it bounds the work per query.
 MAX_QUERY_CHARS = 2000
@@ -93,6 +98,11 @@ class Hit:
     tools: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
     source: str = "kb"
+    # The ranking model's log-odds for this hit minus the best hit's (0 for the best, negative
+    # below): what orders hits. ``score`` is a calibrated probability for the relevance threshold
+    # and is close to 1 for several hits of a plainly in-domain question, where it no longer shows
+    # how far apart they are; the margin does.
+    margin: float = 0.0
 
 
 @dataclass
@@ -640,6 +650,9 @@ class KnowledgeBase:
         ``route`` (diagnosis | prevention | treatment | general) ranks entries of the matching stage
         a little higher without filtering others. Compare ``Hit.score`` with
         :data:`RELEVANCE_THRESHOLD` to decide whether anything relevant was found.
+
+        Hits are ordered by the ranking model's log-odds (:attr:`Hit.margin`), not by ``score``:
+        the calibrated probability saturates near 1 for the best few hits of a clear question.
         """
         from shoeagent.lang import detect_language
 
@@ -652,21 +665,25 @@ class KnowledgeBase:
         if out_lang not in ("en", "zh"):
             raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
 
-        best: dict[str, float] = {}
-        for doc_id, score in self.score_candidates(text).items():
+        # Per entry (or user chunk): the (log-odds, score) of its best document (language version).
+        best: dict[str, tuple[float, float]] = {}
+        for doc_id, logit, score in self.score_candidates_with_logits(text):
             doc = self._docs[self._index_of[doc_id]]
             key = doc.metadata["entry_id"] if doc.metadata.get("kind") == "knowledge" else doc_id
-            if score > best.get(key, -1.0):
-                best[key] = score
+            if key not in best or logit > best[key][0]:
+                best[key] = (logit, score)
+        if not best:
+            return []
 
         wanted_stage = ROUTE_STAGES.get(route) if route else None
 
         def rank(key: str) -> float:
             stage = self._stage_of(key)
-            return best[key] + (ROUTE_BOOST if wanted_stage and stage == wanted_stage else 0.0)
+            return best[key][0] + (ROUTE_BOOST if wanted_stage and stage == wanted_stage else 0.0)
 
         ordered = sorted(best, key=lambda key: (-rank(key), key))[:k]
-        return [self._hit(key, min(1.0, max(0.0, best[key])), out_lang) for key in ordered]
+        top = max(logit for logit, _ in best.values())
+        return [self._hit(key, min(1.0, max(0.0, best[key][1])), out_lang, best[key][0] - top) for key in ordered]
 
     def candidate_signals(self, query: str) -> tuple[list[str], Any]:
         """Candidate document ids for a cleaned query and their signal matrix (see :mod:`.ranking`)."""
@@ -763,14 +780,19 @@ class KnowledgeBase:
 
     def score_candidates(self, query: str) -> dict[str, float]:
         """Calibrated relevance in [0, 1] of each candidate document for a cleaned query."""
+        return {doc_id: score for doc_id, _, score in self.score_candidates_with_logits(query)}
+
+    def score_candidates_with_logits(self, query: str) -> list[tuple[str, float, float]]:
+        """(document id, ranking log-odds, calibrated relevance in [0, 1]) of each candidate for a
+        cleaned query; the log-odds order them, the relevance is what the threshold applies to."""
         from shoeagent.knowledge import ranking
 
         ids, matrix = self.candidate_signals(query)
         if not ids:
-            return {}
+            return []
         logits = ranking.rank_logits(matrix, self.rank_weights, self.rank_bias)
         scores = ranking.calibrated(logits, self.query_features(query), self.answer_weights, self.answer_bias)
-        return dict(zip(ids, (float(s) for s in scores)))
+        return [(doc_id, float(logit), float(score)) for doc_id, logit, score in zip(ids, logits, scores)]
 
     def query_features(self, query: str) -> Any:
         """Per-query inputs of the answerability model (:func:`.ranking.query_features`) for a cleaned query."""
@@ -816,7 +838,7 @@ class KnowledgeBase:
             result[doc_id] = max(0.0, float(vec @ query) / denom)
         return result
 
-    def _hit(self, key: str, score: float, lang: str) -> Hit:
+    def _hit(self, key: str, score: float, lang: str, margin: float = 0.0) -> Hit:
         from shoeagent.knowledge.userdocs import USER_CATEGORY
 
         langs = self._by_entry.get(key)
@@ -834,6 +856,7 @@ class KnowledgeBase:
                 tools=json.loads(meta["tools"]),
                 references=json.loads(meta["references"]),
                 source="kb",
+                margin=margin,
             )
         doc = self._docs[self._index_of[key]]
         meta = doc.metadata
@@ -848,6 +871,7 @@ class KnowledgeBase:
             score=score,
             lang=meta["lang"],
             source=meta["source"],
+            margin=margin,
         )
 
     # ----- introspection ----------------------------------------------------------------------

@@ -128,8 +128,13 @@ def test_route_boosts_matching_stage_without_filtering(kb, monkeypatch):
     query = "mold on suede shoes"
     plain = kb.search(query, k=5)
     assert plain[0].stage != "prevention"
-    # A boost as big as the whole score range must lift the prevention entry to the top.
-    monkeypatch.setattr(store_module, "ROUTE_BOOST", 1.0)
+    # The default boost is a nudge in the ranking log-odds: the order is the margins' plus the boost.
+    nudged = kb.search(query, k=5, route="prevention")
+    assert store_module.ROUTE_BOOST < 1.0
+    boost = store_module.ROUTE_BOOST
+    assert nudged == sorted(nudged, key=lambda h: -(h.margin + (boost if h.stage == "prevention" else 0.0)))
+    # A boost bigger than any gap between log-odds must lift the prevention entry to the top.
+    monkeypatch.setattr(store_module, "ROUTE_BOOST", 100.0)
     boosted = kb.search(query, k=5, route="prevention")
     assert boosted[0].id == "store-silica-gel-cabinet" and boosted[0].stage == "prevention"
     assert {h.id for h in boosted} == {h.id for h in plain}  # nothing filtered out
@@ -139,6 +144,15 @@ def test_route_boosts_matching_stage_without_filtering(kb, monkeypatch):
     assert general[0].stage == "basics"
     with pytest.raises(ValueError, match="route"):
         kb.search(query, route="cooking")
+
+
+def test_hits_are_ordered_by_their_margin_behind_the_best(kb):
+    hits = kb.search("mold on suede shoes", k=5)
+    margins = [h.margin for h in hits]
+    assert margins[0] == 0.0 and all(m < 0 for m in margins[1:])
+    assert margins == sorted(margins, reverse=True)
+    # The calibrated score is monotone in the log-odds within a query, so it never contradicts the order.
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
 def test_empty_and_huge_queries(kb):
