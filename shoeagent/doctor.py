@@ -1,7 +1,8 @@
 """`shoeagent doctor`: checks what the embedded and Ollama paths need and says how to fix each gap.
 
 Exit code 0 when the embedded path is usable (llama.cpp importable and a GGUF to run), else 1.
-Every check is cheap: nothing loads a model or builds an index.
+Every check is cheap: nothing builds an index, and only one small prompt runs (in a child process,
+so a llama.cpp build that crashes on this CPU is reported instead of killing the doctor).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import importlib.util
 import json
 import os
 import platform
+import signal
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -71,6 +74,42 @@ def check_llama_cpp() -> Check:
         return Check("llama.cpp", "fail", "llama_cpp is not importable",
                      "pip install llama-cpp-python (compiles from source, ~6 min)", required=True)
     return Check("llama.cpp", "ok", f"llama-cpp-python {version}", required=True)
+
+
+# Loads the base GGUF and evaluates a four-token prompt: a prompt of two or more tokens takes
+# llama.cpp's batched matrix kernels, where a build for the wrong CPU features crashes.
+_PROMPT_PROBE = """
+import sys
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_ctx=64, n_threads=1, n_threads_batch=1, verbose=False)
+llm.eval(llm.tokenize(b"Mold on shoes"))
+print("ok")
+"""
+PORTABLE_REBUILD = "rm -rf .venv .wheels && make setup  (a portable build; pip users: the README's CMAKE_ARGS line)"
+
+
+def check_llama_cpp_runs(timeout: float = 120.0) -> Check:
+    """Evaluate a short prompt with the base model in a child process; a crash there would kill every answer."""
+    try:
+        path = paths.base_gguf()
+    except paths.MissingFileError:
+        return Check("llama.cpp prompt", "warn", "skipped: no base model to run")
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROMPT_PROBE, str(path)], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return Check("llama.cpp prompt", "warn", f"a 4-token prompt took over {timeout:.0f} s (machine overloaded?)")
+    if done.returncode == 0 and "ok" in done.stdout:
+        return Check("llama.cpp prompt", "ok", "a 4-token prompt evaluates", required=True)
+    if done.returncode < 0:
+        try:
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = f"signal {-done.returncode}"
+        return Check("llama.cpp prompt", "fail",
+                     f"llama.cpp crashed ({name}) evaluating a prompt: it was built for CPU features this machine does not allow "
+                     "(e.g. AMX in a VM)", PORTABLE_REBUILD, required=True)
+    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    return Check("llama.cpp prompt", "fail", f"evaluating a prompt failed: {last}", PORTABLE_REBUILD, required=True)
 
 
 def check_base_gguf() -> Check:
@@ -148,7 +187,7 @@ def check_gpu() -> list[Check]:
 
 def run_checks() -> list[Check]:
     return [
-        check_python(), check_torch(), check_llama_cpp(), check_base_gguf(), check_adapter(),
+        check_python(), check_torch(), check_llama_cpp(), check_base_gguf(), check_llama_cpp_runs(), check_adapter(),
         check_shoemold(), check_knowledge_index(), *check_ollama(), *check_gpu(),
     ]
 

@@ -86,7 +86,19 @@ def test_doctor_reports_no_ollama_and_embedded_usable(monkeypatch):
     by_name = {c["name"]: c for c in report["checks"]}
     assert by_name["ollama"]["status"] == "warn" and "127.0.0.1:9" in by_name["ollama"]["detail"]
     assert by_name["base model"]["status"] == "ok"
+    assert by_name["llama.cpp prompt"]["status"] == "ok"  # the real build evaluates a real prompt
     assert by_name["cuda"]["status"] in {"ok", "warn"}
+
+
+def test_doctor_names_a_llama_cpp_build_that_crashes_on_this_cpu(monkeypatch):
+    # A child that dies the way a wrong-CPU-features build does (SIGSEGV), without needing such a build.
+    monkeypatch.setattr(doctor, "_PROMPT_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    check = doctor.check_llama_cpp_runs()
+    assert check.status == "fail" and check.required
+    assert "SIGSEGV" in check.detail and "make setup" in check.fix
+    monkeypatch.setattr(doctor, "_PROMPT_PROBE", "raise SystemExit('llama_cpp: bad model')")
+    check = doctor.check_llama_cpp_runs()
+    assert check.status == "fail" and "bad model" in check.detail
 
 
 def test_doctor_fails_without_base_model(monkeypatch, tmp_path):
