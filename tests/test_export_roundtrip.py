@@ -50,6 +50,7 @@ def lora_adapter(home, tmp_path_factory) -> Path:
         tie_word_embeddings=True,
     )
     config._name_or_path = paths.BASE_MODEL_ID
+    torch.manual_seed(0)  # PEFT draws lora_A from the global generator: the same adapter every run
     peft_model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS, task_type="CAUSAL_LM"))
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
