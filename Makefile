@@ -7,16 +7,19 @@ STAMP   := $(VENV)/.installed
 Q       ?= How do I stop my leather boots going moldy?
 PYTEST_ARGS ?=
 
-# llama.cpp is built for a portable x86-64 (AVX2, FMA, F16C), not for this CPU (-march=native): a
-# native build on a CPU with AMX runs AMX tile instructions, which a VM that does not grant AMX state
-# kills with a general-protection fault on the first prompt of two or more tokens (seen here). Our
-# own wheel folder, not pip's cache, so a native wheel built elsewhere is never picked up.
+# llama.cpp is built for this CPU but without AMX (-mno-amx-*): a native build on a CPU with AMX
+# runs AMX tile instructions, which a VM that does not grant AMX state kills with a general-protection
+# fault on the first prompt of two or more tokens (seen here). Measured on such a machine: this
+# build reads prompts at 264 tokens/s vs 230 for a portable AVX2 build, and decodes at the same 53.
+# Our own wheel folder, not pip's cache, so a wheel built elsewhere (other flags, other CPU) is
+# never picked up. LLAMA_CMAKE_ARGS adds CMake options, e.g. -DGGML_NATIVE=OFF -DGGML_AVX2=ON.
 LLAMA_VERSION ?= 0.3.36
 WHEELS  ?= .wheels
-ifeq ($(shell uname -m),x86_64)
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
-else
 LLAMA_CMAKE_ARGS ?=
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CFLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+else
+LLAMA_CFLAGS ?=
 endif
 
 .PHONY: setup chat ask test test-fast bench doctor models clean
@@ -30,7 +33,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q torch==2.13.0
 	# llama-cpp-python compiles from source once (~5-6 min on 2 cores) into $(WHEELS), then installs from there.
 	test -n "$$(ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl 2>/dev/null)" || \
-	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 	  $(BIN)/python -m pip wheel -q --no-deps --no-cache-dir -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
 	$(BIN)/python -m pip install -q --no-deps --force-reinstall $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/python -m pip install -q -e '.[test]'

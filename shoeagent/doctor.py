@@ -85,7 +85,7 @@ llm = Llama(model_path=sys.argv[1], n_ctx=64, n_threads=1, n_threads_batch=1, ve
 llm.eval(llm.tokenize(b"Mold on shoes"))
 print("ok")
 """
-PORTABLE_REBUILD = "rm -rf .venv .wheels && make setup  (a portable build; pip users: the README's CMAKE_ARGS line)"
+PORTABLE_REBUILD = "rm -rf .venv .wheels && make setup  (builds llama.cpp without AMX; pip users: see the README)"
 
 
 def check_llama_cpp_runs(timeout: float = 120.0) -> Check:
