@@ -74,6 +74,12 @@ def ask(
 
     if backend not in ("auto", "embedded", "ollama"):
         _fail(f"unknown backend {backend!r}; use auto, embedded or ollama.")
+    from shoeagent.threads import decode_threads
+
+    try:
+        decode_threads()  # a bad SHOEAGENT_THREADS fails here, not inside the answer
+    except ValueError as exc:
+        _fail(str(exc))
     if question == "-":
         question = _read_stdin()
     try:

@@ -98,3 +98,11 @@ def test_a_locked_chat_database_is_one_line_exit_2(monkeypatch):
     result = CliRunner().invoke(app, ["ask", "How do I dry boots?", "--thread", "t1", "--json"])
     assert result.exit_code == 2
     assert "locked by another process" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value", ["abc", "0"])
+def test_a_bad_thread_setting_exits_2_before_answering(app, monkeypatch, value):
+    monkeypatch.setenv("SHOEAGENT_THREADS", value)
+    result = CliRunner().invoke(app, ["ask", "How do I dry wet sneakers?"])
+    assert result.exit_code == 2
+    assert "SHOEAGENT_THREADS" in result.output and app.made == []  # no agent was built
