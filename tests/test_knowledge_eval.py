@@ -54,7 +54,7 @@ def test_listwise_ranking_fit_learns_which_signal_marks_the_relevant_candidate()
     assert hits >= 30  # chance would be about 40 / 12
 
 
-def test_eval_splits_held_out_split_c_is_separate_and_large_enough():
+def test_eval_splits_the_held_out_split_is_separate_and_large_enough():
     from collections import Counter
 
     from shoeagent.knowledge.entries import load_entries
@@ -80,7 +80,7 @@ def test_fitting_refuses_the_held_out_split():
     from shoeagent.knowledge.evaluate import fit_model
 
     with pytest.raises(ValueError, match="held out"):
-        fit_model(kb=SimpleNamespace(build=lambda: None), splits=("retrieval_a", "retrieval_c"))
+        fit_model(kb=SimpleNamespace(build=lambda: None), splits=("retrieval_a", "retrieval_d"))
 
 
 def test_report_separates_tuning_and_held_out_splits():
@@ -91,10 +91,10 @@ def test_report_separates_tuning_and_held_out_splits():
         return QueryResult(query, ["x"], [score])
 
     results = [res("retrieval_a", 0.9, False), res("retrieval_a", 0.1, True),
-               res("retrieval_c", 0.2, False), res("retrieval_c", 0.8, True)]
+               res("retrieval_d", 0.2, False), res("retrieval_d", 0.8, True)]
     data = report(results, 0.5)
     assert data["per_split"]["retrieval_a"]["role"] == "tuning"
-    assert data["per_split"]["retrieval_c"]["role"] == "held_out"
-    assert data["held_out"]["splits"] == ["retrieval_c"] and data["held_out"]["hit_at_3"] == 0.0
+    assert data["per_split"]["retrieval_d"]["role"] == "held_out"
+    assert data["held_out"]["splits"] == ["retrieval_d"] and data["held_out"]["hit_at_3"] == 0.0
     assert data["held_out"]["ood_rejection"] == 0.0 and data["held_out"]["per_lang"]["zh"]["false_refusal"] == 1.0
     assert data["tuning"]["hit_at_3"] == 1.0 and data["tuning"]["ood_rejection"] == 1.0

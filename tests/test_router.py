@@ -177,7 +177,7 @@ def test_scope_on_the_evaluation_sets():
 def test_scope_evaluation_never_reads_the_held_out_retrieval_set():
     from importlib import resources
 
-    held_out = resources.files("shoeagent.knowledge") / "eval" / "retrieval_c.jsonl"
+    held_out = resources.files("shoeagent.knowledge") / "eval" / "retrieval_d.jsonl"
     queries = {json.loads(line)["query"].strip().lower() for line in held_out.read_text(encoding="utf-8").splitlines()}
     assert not queries & {case.question.strip().lower() for case in load_cases() if case.source == "retrieval"}
 
