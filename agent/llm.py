@@ -101,12 +101,14 @@ def _load_engine(path: Path, n_ctx: int) -> Any:
     with _ENGINE_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            from shoeagent.threads import llama_thread_args
+            from shoeagent.threads import flash_attention, llama_thread_args
 
             threads = llama_thread_args(key)  # before llama_cpp loads: it sets OpenMP's wait policy
             from llama_cpp import Llama
 
-            engine = Llama(model_path=key, n_ctx=n_ctx, n_batch=512, seed=42, verbose=False, **threads)
+            engine = Llama(
+                model_path=key, n_ctx=n_ctx, n_batch=512, seed=42, flash_attn=flash_attention(), verbose=False, **threads
+            )
             _ENGINES[key] = engine
         return engine
 

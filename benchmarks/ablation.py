@@ -151,11 +151,12 @@ class BareModel:
         from llama_cpp import Llama
 
         from shoeagent.finetune.gguf_tools import captured_native_log
+        from shoeagent.threads import flash_attention
 
         self.gguf = Path(gguf)
         self.max_tokens = max_tokens
         with captured_native_log():
-            self.llm = Llama(model_path=str(gguf), n_ctx=2048, seed=0, verbose=False, **threads)
+            self.llm = Llama(model_path=str(gguf), n_ctx=2048, seed=0, flash_attn=flash_attention(), verbose=False, **threads)
 
     def answer(self, question: str, lang: str, context: str = "", max_tokens: int | None = None) -> dict[str, Any]:
         from shoeagent.finetune.evaluate import DECODING, EvalRow, prompt_messages

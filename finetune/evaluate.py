@@ -311,7 +311,7 @@ class _Answerer:
 
     def __init__(self, gguf: Path, threads: int = 0) -> None:
         from shoeagent.finetune.gguf_tools import captured_native_log
-        from shoeagent.threads import llama_thread_args
+        from shoeagent.threads import flash_attention, llama_thread_args
 
         settings = llama_thread_args(gguf)  # the agent's thread rule, so timings match what users get
         if threads:
@@ -319,7 +319,7 @@ class _Answerer:
         from llama_cpp import Llama
 
         with captured_native_log():
-            self.llm = Llama(model_path=str(gguf), n_ctx=2048, seed=0, verbose=False, **settings)
+            self.llm = Llama(model_path=str(gguf), n_ctx=2048, seed=0, flash_attn=flash_attention(), verbose=False, **settings)
 
     def answer(self, row: EvalRow) -> AnswerScore:
         started = time.perf_counter()

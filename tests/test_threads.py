@@ -57,6 +57,24 @@ def test_the_embedded_engine_is_loaded_with_the_rule(monkeypatch):
     try:
         assert engine.n_threads == 1
         assert engine.n_threads_batch == (os.cpu_count() or 1)
+        assert engine.context_params.flash_attn_type == 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED
         assert engine.create_completion("Mold needs", max_tokens=4, temperature=0)["choices"][0]["text"]
     finally:
         engine.close()
+    monkeypatch.setenv("SHOEAGENT_FLASH_ATTN", "0")
+    monkeypatch.setattr(llm, "_ENGINES", {})
+    engine = llm._load_engine(paths.base_gguf(), 512)
+    try:
+        assert engine.context_params.flash_attn_type == 0
+        assert engine.create_completion("Mold needs", max_tokens=4, temperature=0)["choices"][0]["text"]
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize(("raw", "on"), [(None, True), ("1", True), ("yes", True), ("0", False), (" OFF ", False), ("false", False)])
+def test_flash_attention_is_on_unless_turned_off(monkeypatch, raw, on):
+    if raw is None:
+        monkeypatch.delenv("SHOEAGENT_FLASH_ATTN", raising=False)
+    else:
+        monkeypatch.setenv("SHOEAGENT_FLASH_ATTN", raw)
+    assert threads.flash_attention() is on
