@@ -101,8 +101,13 @@ def _load_engine(path: Path, n_ctx: int) -> Any:
     with _ENGINE_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
+            from shoeagent.llama_probe import LlamaCrashError, ensure_llama_cpp_runs
             from shoeagent.threads import flash_attention, llama_thread_args
 
+            try:  # a build that crashes on this CPU would take the whole process down on the first prompt
+                ensure_llama_cpp_runs(key)
+            except LlamaCrashError as exc:
+                raise BackendError(str(exc)) from exc
             threads = llama_thread_args(key)  # before llama_cpp loads: it sets OpenMP's wait policy
             from llama_cpp import Llama
 

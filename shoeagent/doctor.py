@@ -12,8 +12,6 @@ import importlib.util
 import json
 import os
 import platform
-import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -22,7 +20,7 @@ from typing import Literal
 
 import typer
 
-from shoeagent import paths
+from shoeagent import llama_probe, paths
 
 Status = Literal["ok", "warn", "fail"]
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -76,40 +74,18 @@ def check_llama_cpp() -> Check:
     return Check("llama.cpp", "ok", f"llama-cpp-python {version}", required=True)
 
 
-# Loads the base GGUF and evaluates a four-token prompt: a prompt of two or more tokens takes
-# llama.cpp's batched matrix kernels, where a build for the wrong CPU features crashes.
-_PROMPT_PROBE = """
-import sys
-from llama_cpp import Llama
-llm = Llama(model_path=sys.argv[1], n_ctx=64, n_threads=1, n_threads_batch=1, verbose=False)
-llm.eval(llm.tokenize(b"Mold on shoes"))
-print("ok")
-"""
-PORTABLE_REBUILD = "rm -rf .venv .wheels && make setup  (builds llama.cpp without AMX; pip users: see the README)"
-
-
 def check_llama_cpp_runs(timeout: float = 120.0) -> Check:
     """Evaluate a short prompt with the base model in a child process; a crash there would kill every answer."""
     try:
         path = paths.base_gguf()
     except paths.MissingFileError:
         return Check("llama.cpp prompt", "warn", "skipped: no base model to run")
-    try:
-        done = subprocess.run([sys.executable, "-c", _PROMPT_PROBE, str(path)], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return Check("llama.cpp prompt", "warn", f"a 4-token prompt took over {timeout:.0f} s (machine overloaded?)")
-    if done.returncode == 0 and "ok" in done.stdout:
-        return Check("llama.cpp prompt", "ok", "a 4-token prompt evaluates", required=True)
-    if done.returncode < 0:
-        try:
-            name = signal.Signals(-done.returncode).name
-        except ValueError:
-            name = f"signal {-done.returncode}"
-        return Check("llama.cpp prompt", "fail",
-                     f"llama.cpp crashed ({name}) evaluating a prompt: it was built for CPU features this machine does not allow "
-                     "(e.g. AMX in a VM)", PORTABLE_REBUILD, required=True)
-    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    return Check("llama.cpp prompt", "fail", f"evaluating a prompt failed: {last}", PORTABLE_REBUILD, required=True)
+    result = llama_probe.run_probe(path, timeout=timeout)
+    if result.status == "ok":
+        return Check("llama.cpp prompt", "ok", result.detail, required=True)
+    if result.status == "timeout":
+        return Check("llama.cpp prompt", "warn", result.detail)
+    return Check("llama.cpp prompt", "fail", result.detail, llama_probe.REBUILD, required=True)
 
 
 def check_base_gguf() -> Check:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shoeagent import doctor, paths
+from shoeagent import doctor, llama_probe, paths
 from shoeagent.cli import _build
 from shoeagent.lang import detect_language
 
@@ -92,13 +92,44 @@ def test_doctor_reports_no_ollama_and_embedded_usable(monkeypatch):
 
 def test_doctor_names_a_llama_cpp_build_that_crashes_on_this_cpu(monkeypatch):
     # A child that dies the way a wrong-CPU-features build does (SIGSEGV), without needing such a build.
-    monkeypatch.setattr(doctor, "_PROMPT_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    monkeypatch.setattr(llama_probe, "PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
     check = doctor.check_llama_cpp_runs()
     assert check.status == "fail" and check.required
     assert "SIGSEGV" in check.detail and "make setup" in check.fix
-    monkeypatch.setattr(doctor, "_PROMPT_PROBE", "raise SystemExit('llama_cpp: bad model')")
+    monkeypatch.setattr(llama_probe, "PROBE", "raise SystemExit('llama_cpp: bad model')")
     check = doctor.check_llama_cpp_runs()
     assert check.status == "fail" and "bad model" in check.detail
+
+
+def test_the_engine_refuses_a_llama_cpp_build_that_crashes_here(monkeypatch):
+    """Loading the embedded engine probes llama.cpp in a child first: a crash there is a clear BackendError
+    naming the signal and the fix, not a dead process; nothing is cached, so the next load probes again."""
+    from shoeagent.agent import llm
+
+    monkeypatch.setattr(llm, "_ENGINES", {})
+    monkeypatch.setattr(llama_probe, "_checked", False)
+    monkeypatch.setattr(llama_probe, "PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    with pytest.raises(llm.BackendError, match="SIGSEGV.*make setup"):
+        llm._load_engine(paths.base_gguf(), 256)
+    assert not (paths.home() / llama_probe.CACHE_FILE).exists() and not llm._ENGINES
+
+
+def test_the_probe_verdict_is_kept_per_build(monkeypatch):
+    monkeypatch.setattr(llama_probe, "_checked", False)
+    llama_probe.ensure_llama_cpp_runs(paths.base_gguf())  # the real build, a real prompt in a child
+    cache = json.loads((paths.home() / llama_probe.CACHE_FILE).read_text())
+    assert cache == {"ok": llama_probe.build_key()} and llama_probe.build_key() != "none"
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the probe ran again for the same build")
+
+    monkeypatch.setattr(llama_probe, "_checked", False)
+    monkeypatch.setattr(llama_probe, "run_probe", must_not_run)
+    llama_probe.ensure_llama_cpp_runs(paths.base_gguf())  # read from the cache
+    (paths.home() / llama_probe.CACHE_FILE).write_text(json.dumps({"ok": "another-build"}))
+    monkeypatch.setattr(llama_probe, "_checked", False)
+    with pytest.raises(AssertionError, match="ran again"):  # a rebuilt llama.cpp is probed afresh
+        llama_probe.ensure_llama_cpp_runs(paths.base_gguf())
 
 
 def test_doctor_fails_without_base_model(monkeypatch, tmp_path):
