@@ -38,8 +38,12 @@ ROUTES = ("diagnosis", "prevention", "treatment", "general", "out_of_scope")
 SEARCH_ROUTES = ("diagnosis", "prevention", "treatment", "general")
 MAX_TOOL_CALLS = 3
 SOURCE_CHARS = {"en": 420, "zh": 140}
-"""Each source's text is cut to about this many characters in the prompt: prefill time is most of the
-time to the first token, and Chinese costs about two tokens a character."""
+"""The first source's text is cut to about this many characters in the prompt: prefill time is most of
+the time to the first token, and Chinese costs about two tokens a character."""
+LATER_SOURCE_SHARE = 0.5
+"""Knowledge sources after the first get this share of SOURCE_CHARS (their key-fact sentences come
+first): the answer rests mostly on the first, and the others cost as much prompt time. Tool results
+keep the full budget."""
 HISTORY_TOKENS = 300
 SNIPPET_CHARS = 1000
 """Sources carry their passage (entries are a few sentences) so callers can show and check it."""
@@ -258,7 +262,14 @@ def _prompt_text(source: Mapping[str, Any], limit: int, lang: str) -> str:
 
 
 def _fit_sources(sources: Sequence[Mapping[str, Any]], limit: int, lang: str) -> list[prompts.ContextItem]:
-    return [prompts.ContextItem(title=str(s["title"]), text=_prompt_text(s, limit, lang)) for s in sources]
+    """Sources as prompt items: the first knowledge source (and every tool result) within ``limit``
+    characters, later knowledge sources within ``LATER_SOURCE_SHARE`` of it."""
+    def budget(i: int, source: Mapping[str, Any]) -> int:
+        return limit if i == 0 or source.get("kind") == "tool" else max(1, int(limit * LATER_SOURCE_SHARE))
+
+    return [
+        prompts.ContextItem(title=str(s["title"]), text=_prompt_text(s, budget(i, s), lang)) for i, s in enumerate(sources)
+    ]
 
 
 def build_messages(state: State, ctx: Context, llm: ChatBackend, *, redraft: bool) -> list[dict[str, str]]:

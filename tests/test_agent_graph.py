@@ -346,3 +346,19 @@ def test_prompt_is_shortened_to_fit_the_context_window():
     used = sum(llm.count_tokens(m.content) + 4 for m in sent)
     assert used <= 700 - 200 - 32
     assert sent[-1].content.count("[3] Entry 2: Store shoes at or below 50-60% RH") == 1  # every source kept, shortened
+
+
+def test_prompt_sources_first_keeps_the_full_budget_later_ones_half_and_key_facts_first():
+    from shoeagent.agent import nodes
+
+    sentences = [f"Sentence number {word} says something about drying shoes slowly." for word in ("one", "two", "three", "four")]
+    body = " ".join(sentences)  # 4 x ~60 characters
+    def kb(i: int, facts: list[str]) -> dict:
+        return {"id": f"e{i}", "title": f"Entry {i}", "text": body, "key_facts": facts, "kind": "kb"}
+    tool = {"id": "tool:mold_risk", "title": "Tool mold_risk", "text": body, "key_facts": [], "kind": "tool"}
+    items = nodes._fit_sources([kb(1, []), kb(2, ["number four"]), kb(3, []), tool], 130, "en")
+    assert [len(i.text) <= limit for i, limit in zip(items, (130, 65, 65, 130))] == [True] * 4
+    assert items[0].text == " ".join(sentences[:2])
+    assert items[1].text.startswith(sentences[3][:30])  # the key-fact sentence is kept before any other
+    assert items[3].text == items[0].text  # tool results keep the full budget
+    assert len(items[2].text) < len(items[0].text)
