@@ -154,8 +154,9 @@ class ShoeAgent:
         return self._get_llm().model_id
 
     def warm_up(self) -> None:
-        """Pick the backend and load its model now (the TUI calls this in the background)."""
-        self._get_llm().warm_up()
+        """Pick the backend and load its model now, reading the system prompt ahead where the backend
+        can (the TUI calls this in the background)."""
+        self._get_llm().warm_up(system_prompt=self._context(None).system_prompt)
 
     def _fallback_llm(self) -> Any:
         from shoeagent.agent.llm import cached_embedded_backend

@@ -84,8 +84,9 @@ class ChatBackend:
         cjk = len(re.findall(r"[\u3000-\u9fff\uff00-\uffef]", text))
         return cjk * 2 + (len(text) - cjk) // 4 + 1
 
-    def warm_up(self) -> None:
-        """Load whatever the first answer would otherwise wait for."""
+    def warm_up(self, system_prompt: str | None = None) -> None:
+        """Load whatever the first answer would otherwise wait for (the embedded backend also reads
+        ``system_prompt`` ahead, see :meth:`EmbeddedBackend.cache_system_prompt`)."""
 
 
 # --------------------------------------------------------------------------- embedded (llama.cpp)
@@ -128,8 +129,24 @@ class EmbeddedBackend(ChatBackend):
     def engine(self) -> Any:
         return _load_engine(self.path, self.context_window)
 
-    def warm_up(self) -> None:
+    def warm_up(self, system_prompt: str | None = None) -> None:
         self.engine()
+        if system_prompt:
+            self.cache_system_prompt(system_prompt)
+
+    def cache_system_prompt(self, system_prompt: str) -> None:
+        """Read the system prompt into llama.cpp's cache ahead of the first question.
+
+        Every answer's prompt starts with it, and llama.cpp skips the longest prefix it still holds,
+        so the first answer then reads only its sources and question, like every later one does.
+        """
+        engine = self.engine()
+        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": ""}]
+        with _GENERATION_LOCK:
+            try:
+                engine.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, seed=42)
+            except (ValueError, RuntimeError) as exc:
+                raise BackendError(f"llama.cpp failed: {exc}") from exc
 
     def count_tokens(self, text: str) -> int:
         return len(self.engine().tokenize(text.encode("utf-8"), add_bos=False, special=False))

@@ -7,7 +7,9 @@ it measures the end-to-end latency of ``ShoeAgent.ask`` (embedded backend, no me
 the first streamed token, the time spent inside the model, and then replays every model call of that
 answer on the raw llama.cpp engine (same GGUF, same messages, same seed, so the same tokens, streamed
 the same way) to get the pure decoding time and the raw time to the first token. The engine's cache
-is reset before each question and before each replay, so neither side reuses the other's prompt.
+is reset before each question and before each replay, so neither side reuses the other's prompt; it
+then holds the system prompt alone (``cache_system_prompt``), as it does in a chat: ``warm_up`` reads
+it before the first question, and every later prompt starts with it. ``--cold`` leaves it empty.
 ``overhead`` is everything but the model: retrieval, routing, tools, verify, composition and
 LangGraph itself; ``e2e_over_raw`` is the agent's end-to-end time over the raw decoding of the same
 tokens (goal <= 1.15). The verify outcome of each answer is counted: the first draft passed, a
@@ -155,8 +157,9 @@ def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run(n: int = 10, model: str | None = None, max_tokens: int = 200, progress: bool = True) -> dict[str, Any]:
-    """Measure ``n`` questions; returns the JSON-serialisable result."""
+def run(n: int = 10, model: str | None = None, max_tokens: int = 200, progress: bool = True, cold: bool = False) -> dict[str, Any]:
+    """Measure ``n`` questions; returns the JSON-serialisable result. ``cold``: start every prompt
+    from an empty cache instead of one holding the system prompt."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     load_before = os.getloadavg()
     inner = embedded_backend(model)
@@ -172,10 +175,15 @@ def run(n: int = 10, model: str | None = None, max_tokens: int = 200, progress: 
     engine = inner.engine()
     engine.create_chat_completion(messages=[{"role": "user", "content": "Hello"}], max_tokens=4)
 
+    def fresh_cache() -> None:
+        engine.reset()
+        if not cold:
+            inner.cache_system_prompt(agent._context(None).system_prompt)
+
     rows = []
     for question in load_questions(n):
         timed.calls.clear()
-        engine.reset()  # a cold prompt, like the replay below
+        fresh_cache()  # the same start as the replay below
         started = time.perf_counter()
         first_token = None
         answer = None
@@ -189,7 +197,7 @@ def run(n: int = 10, model: str | None = None, max_tokens: int = 200, progress: 
                 answer = event.data["answer"]
         total = time.perf_counter() - started
         model_s = sum(c.ended - c.started for c in timed.calls)
-        engine.reset()
+        fresh_cache()
         raw = [raw_decode(inner, c) for c in timed.calls]
         rows.append({
             "id": question.get("id"), "lang": question.get("lang"), "outcome": "error" if error else outcome(answer),
@@ -213,7 +221,7 @@ def run(n: int = 10, model: str | None = None, max_tokens: int = 200, progress: 
                     "load_average_before": [round(x, 2) for x in load_before],
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         "backend": inner.name, "model": inner.model_id, "gguf": str(inner.path), "n": len(rows),
-        "max_tokens": max_tokens, "llama_cpp_threads": engine.n_threads if hasattr(engine, "n_threads") else None,
+        "max_tokens": max_tokens, "cache_at_start": "empty" if cold else "system prompt", "llama_cpp_threads": engine.n_threads if hasattr(engine, "n_threads") else None,
         **{k: overall[k] for k in ("e2e_s", "ttft_s", "raw_ttft_s", "overhead_ms", "raw_llama_s", "e2e_over_raw",
                                    "e2e_over_raw_first_draft", "drafts_per_answer", "tokens", "agent_tokens_per_s",
                                    "decode_tokens_per_s")},
@@ -237,8 +245,9 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="GGUF path (default: shoemold GGUF, else the base model)")
     parser.add_argument("--max-tokens", type=int, default=200, help="most tokens per draft (the agent's default 200)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--cold", action="store_true", help="start every prompt from an empty cache, not one holding the system prompt")
     args = parser.parse_args()
-    result = run(args.n, args.model, args.max_tokens)
+    result = run(args.n, args.model, args.max_tokens, cold=args.cold)
     text = json.dumps(result, ensure_ascii=False, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,13 @@ def load(bench: Path) -> dict[str, Any]:
     return data
 
 
+def _cache_note(agent: dict[str, Any]) -> str:
+    """How each agent-benchmark prompt started: runs before the field existed started from an empty cache."""
+    if agent.get("cache_at_start", "empty") == "empty":
+        return "and left empty"
+    return "and then given the system prompt, as a chat's cache holds it"
+
+
 def _load_note(result: dict[str, Any] | None) -> str:
     """The load average a benchmark started at, for labelling its absolute times."""
     if not result:
@@ -181,7 +188,7 @@ def speed_section(data: dict[str, Any], charts: dict[str, str]) -> list[str]:
             f"{agent.get('n')} in-domain questions (half English, half Chinese), `{agent.get('model')}` "
             f"(`{Path(str(agent.get('gguf', ''))).name}`), at most {agent.get('max_tokens')} tokens per draft. Each "
             "model call of the agent was replayed on the bare llama.cpp engine with the same messages and seed "
-            f"(the same tokens), cache reset before both ({_load_note(agent)}).",
+            f"(the same tokens), the cache reset before both {_cache_note(agent)} ({_load_note(agent)}).",
             "",
             "| | Agent | Raw llama.cpp | Agent / raw |",
             "|---|---|---|---|",

@@ -189,6 +189,50 @@ def test_embedded_engine_serialises_concurrent_generation():
     assert len(backends._ENGINES) == 1
 
 
+@pytest.mark.slow
+def test_the_system_prompt_read_ahead_is_the_prefix_of_every_answer_prompt():
+    """warm_up reads the system prompt into llama.cpp's cache; a real answer's prompt (sources and question
+    after it) starts with exactly those tokens, so llama.cpp skips them instead of reading them again."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from shoeagent.agent.prompts import SYSTEM_PROMPT, build_user_message
+
+    backend = backends.embedded_backend()
+    backend.warm_up(system_prompt=SYSTEM_PROMPT)
+    engine = backend.engine()
+    cached = [int(t) for t in engine._input_ids]
+    formatter = Jinja2ChatFormatter(
+        template=engine.metadata["tokenizer.chat_template"],
+        eos_token=engine._model.token_get_text(engine.token_eos()),
+        bos_token=engine._model.token_get_text(engine.token_bos()),
+    )
+    question = build_user_message("How do I dry wet leather boots?", "[1] Drying: Stuff them with paper.")
+    rendered = formatter(messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}])
+    prompt = engine.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+    shared = 0
+    for a, b in zip(cached, prompt):
+        if a != b:
+            break
+        shared += 1
+    assert shared >= backend.count_tokens(SYSTEM_PROMPT) > 50
+    assert backend.execute([{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}], max_tokens=4,
+                           temperature=0.0).strip()
+
+
+def test_shoe_agent_warm_up_hands_its_system_prompt_to_the_backend():
+    seen = []
+
+    class Recording(backends.ChatBackend):
+        def warm_up(self, system_prompt=None):
+            seen.append(system_prompt)
+
+    agent = ShoeAgent(llm=Recording(name="fake", model_id="fake"), **agent_kwargs())
+    agent.warm_up()
+    from shoeagent.agent.prompts import SYSTEM_PROMPT
+
+    assert seen == [SYSTEM_PROMPT]
+
+
 @pytest.mark.ollama
 def test_real_ollama_answers_with_shoemold():
     models = backends.ollama_models(timeout=1.0)
