@@ -113,9 +113,3 @@ def ensure_llama_cpp_runs(model_path: str | os.PathLike[str]) -> None:
                 os.replace(tmp, cache)
             except OSError:  # a read-only home only costs the probe again next time
                 tmp.unlink(missing_ok=True)
-
-
-def reset() -> None:
-    """Forget this process's verdict (tests)."""
-    global _checked
-    _checked = False
