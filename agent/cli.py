@@ -74,10 +74,10 @@ def ask(
 
     if backend not in ("auto", "embedded", "ollama"):
         _fail(f"unknown backend {backend!r}; use auto, embedded or ollama.")
-    from shoeagent.threads import decode_threads
+    from shoeagent.threads import check_settings
 
     try:
-        decode_threads()  # a bad SHOEAGENT_THREADS fails here, not inside the answer
+        check_settings()  # a bad SHOEAGENT_THREADS or SHOEAGENT_FLASH_ATTN fails here, not inside the answer
     except ValueError as exc:
         _fail(str(exc))
     if question == "-":

@@ -78,6 +78,12 @@ def agent_command(
         raise _fail(f"unknown language {lang!r}; use en or zh")
     if questions is not None and not questions.is_file():
         raise _fail(f"question file {questions} does not exist")
+    from shoeagent.threads import check_settings
+
+    try:
+        check_settings()
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     try:
         items = load_questions(questions)
     except ValueError as exc:

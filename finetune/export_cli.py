@@ -178,6 +178,12 @@ def eval_model_command(
 ) -> None:
     """Base vs LoRA on the evaluation split, scored like the seed's table (0-10, seconds per answer)."""
     from shoeagent import paths
+    from shoeagent.threads import check_settings
+
+    try:
+        check_settings()
+    except ValueError as exc:
+        _fail(str(exc))
     from shoeagent.finetune.evaluate import (
         EvalError,
         default_output_dir,

@@ -37,6 +37,12 @@ def bench_command(
     if not script.is_file():
         _fail(f"the benchmarks are not installed with the package (no {script}); "
               "run `shoeagent bench` from a source checkout, where benchmarks/ sits next to shoeagent/.")
+    from shoeagent.threads import check_settings
+
+    try:
+        check_settings()
+    except ValueError as exc:
+        _fail(str(exc))
     names = [n.strip() for n in (only or "").split(",") if n.strip()]
     unknown = [n for n in names if n not in NAMES]
     if unknown:

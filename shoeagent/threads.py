@@ -64,8 +64,23 @@ def llama_thread_args(model_path: str | os.PathLike[str] | None = None) -> dict[
 def flash_attention() -> bool:
     """Whether llama.cpp runs flash attention: yes unless ``SHOEAGENT_FLASH_ATTN`` is 0/false/no/off.
 
+    Any other value than those and 1/true/yes/on is a ValueError naming the variable.
+
     Measured on 2 cores with the shoemold GGUF (the same engine settings, alternating, 5 runs each,
     median): a 992-token Chinese prompt read in 2.32 s instead of 3.05 s, a 433-token English one in
     0.86 s instead of 1.10 s, and 64 greedy tokens took 0.66 s instead of 0.76 s, with the same text.
     """
-    return os.environ.get("SHOEAGENT_FLASH_ATTN", "1").strip().lower() not in ("0", "false", "no", "off")
+    raw = os.environ.get("SHOEAGENT_FLASH_ATTN", "").strip()
+    value = raw.lower()
+    if value in ("", "1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"SHOEAGENT_FLASH_ATTN={raw!r} is not understood; set it to 1 (on, the default) or 0 (off), or unset it.")
+
+
+def check_settings() -> None:
+    """Raise ValueError naming the variable if ``SHOEAGENT_THREADS`` or ``SHOEAGENT_FLASH_ATTN`` is
+    malformed: commands call it first, so a typo fails at once rather than inside an answer."""
+    decode_threads()
+    flash_attention()

@@ -100,9 +100,9 @@ def test_a_locked_chat_database_is_one_line_exit_2(monkeypatch):
     assert "locked by another process" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("value", ["abc", "0"])
-def test_a_bad_thread_setting_exits_2_before_answering(app, monkeypatch, value):
-    monkeypatch.setenv("SHOEAGENT_THREADS", value)
+@pytest.mark.parametrize(("variable", "value"), [("SHOEAGENT_THREADS", "abc"), ("SHOEAGENT_THREADS", "0"), ("SHOEAGENT_FLASH_ATTN", "maybe")])
+def test_a_bad_engine_setting_exits_2_before_answering(app, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
     result = CliRunner().invoke(app, ["ask", "How do I dry wet sneakers?"])
     assert result.exit_code == 2
-    assert "SHOEAGENT_THREADS" in result.output and app.made == []  # no agent was built
+    assert variable in result.output and app.made == []  # no agent was built

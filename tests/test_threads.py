@@ -78,3 +78,24 @@ def test_flash_attention_is_on_unless_turned_off(monkeypatch, raw, on):
     else:
         monkeypatch.setenv("SHOEAGENT_FLASH_ATTN", raw)
     assert threads.flash_attention() is on
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2", "of"])
+def test_flash_attention_rejects_what_it_does_not_understand(monkeypatch, raw):
+    monkeypatch.setenv("SHOEAGENT_FLASH_ATTN", raw)
+    with pytest.raises(ValueError, match="SHOEAGENT_FLASH_ATTN=.*set it to 1"):
+        threads.flash_attention()
+
+
+@pytest.mark.parametrize(
+    "args", [["chat"], ["eval", "agent", "--limit", "1"], ["eval", "model", "--limit", "1"], ["bench", "--quick"], ["ask", "How do I dry wet boots?"]]
+)
+def test_commands_that_run_the_model_reject_a_bad_engine_setting_first(monkeypatch, args):
+    from typer.testing import CliRunner
+
+    from shoeagent.cli import _build
+
+    monkeypatch.setenv("SHOEAGENT_FLASH_ATTN", "maybe")
+    result = CliRunner().invoke(_build(), args)
+    assert result.exit_code == 2
+    assert "SHOEAGENT_FLASH_ATTN='maybe'" in result.output and "Traceback" not in result.output

@@ -20,6 +20,13 @@ def chat(
     light: bool = typer.Option(False, "--light", help="Start in the light theme (Ctrl+T toggles)."),
 ) -> None:
     """Chat with the shoe-mold expert in the terminal: streamed answers with their route, tools and sources."""
+    from shoeagent.threads import check_settings
+
+    try:
+        check_settings()
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         typer.echo("shoeagent chat needs an interactive terminal; run it in a terminal, not a pipe.", err=True)
         raise typer.Exit(2)
