@@ -75,6 +75,38 @@ def test_domain_lexicon_and_spelling_variants_reach_the_entry(kb, query, expecte
     assert hits[0].score >= store.RELEVANCE_THRESHOLD
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Simplified characters the old 250-character table missed (盐 渍 墙 块 脱 丢 两 双 轮 黄): the first
+        # two queries found nothing above the threshold before the full table.
+        ("盐渍和发霉怎么区分", {"effect-white-mold-vs-salt-stain"}),
+        ("鞋柜靠着外墙容易发霉", {"env-wall-placement"}),
+        ("白鞋鞋底发黄是霉吗", {"effect-yellowing-not-mold"}),
+        ("合成皮鞋一块块脱皮", {"effect-synthetic-peeling-not-mold"}),
+        ("什么时候该把发霉的鞋丢掉", {"effect-when-to-discard"}),
+        ("两双鞋轮流穿能防霉吗", {"store-rotate-pairs"}),
+        ("黑曲霉在鞋上长什么样", {"basics-aspergillus"}),  # 曲霉 is 麴菌 in Taiwan
+    ],
+)
+def test_simplified_chinese_questions_reach_the_entry(kb, query, expected):
+    hits = kb.search(query, k=3)
+    assert expected & {h.id for h in hits}, [(h.id, round(h.score, 3)) for h in hits]
+    assert hits[0].score >= store.RELEVANCE_THRESHOLD
+
+
+def test_simplified_table_is_one_pass_and_keeps_the_domain_choices():
+    from shoeagent.knowledge.features import _CHAR_MAP, MANUAL_CHARS, normalize
+
+    targets = set(_CHAR_MAP.values())
+    assert not {chr(k) for k in _CHAR_MAP} & targets  # no target is mapped again: one pass is final
+    assert len(_CHAR_MAP) > 3000
+    for simplified, traditional in MANUAL_CHARS.items():
+        assert normalize(simplified) == traditional
+    assert normalize("与来双脱丢渍闷险墙") == "與來雙脫丟漬悶險牆"
+    assert normalize("歌曲") == "歌曲" and normalize("黑曲霉") == "黑麴霉"
+
+
 def test_residual_is_higher_when_the_query_names_something_the_base_does_not_cover(kb):
     residual = ranking_feature = None
     from shoeagent.knowledge.ranking import QUERY_FEATURES
