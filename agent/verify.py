@@ -160,6 +160,22 @@ def fact_present(fact: str, text_normalized: str) -> bool:
     return bool(re.search(r"[\u3400-\u9fff]", wanted)) and wanted.replace(" ", "") in text_normalized.replace(" ", "")
 
 
+# The user turn's scaffolding (prompts.build_user_message): a draft that starts a line with it is echoing
+# the prompt, which small models do, rather than answering.
+_LAYOUT = re.compile(r"(?im)^\s*(?:sources|question|來源|問題)\s*[:：]")
+
+
+def copies_prompt_layout(text: str, sources: Sequence[Mapping[str, Any]]) -> bool:
+    """True if ``text`` repeats the prompt's layout: a "Sources:"/"Question:" line, or "[n] <a source's title>:"."""
+    if _LAYOUT.search(text):
+        return True
+    for source in sources:
+        title = str(source.get("title") or "").strip()
+        if len(title) >= 4 and re.search(r"\[\d+\]\s*" + re.escape(title) + r"\s*[:：]", text):
+            return True
+    return False
+
+
 def verify_draft(
     draft: str,
     sources: Sequence[Mapping[str, Any]],
@@ -211,6 +227,8 @@ def verify_draft(
         reasons.append("repeats itself")
     elif unsupported_sentences(text, sources, lang, question):
         reasons.append("says things the sources don't")
+    if copies_prompt_layout(text, sources):
+        reasons.append("copies the prompt's layout (Sources:, [n] Title:) instead of answering")
 
     return VerifyReport(
         ok=not reasons, reasons=reasons, unsupported_numbers=unsupported, fact_share=share, citations=cited

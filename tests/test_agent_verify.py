@@ -63,6 +63,11 @@ def test_a_faithful_draft_passes():
             "Keep shoes at 50-60%, below 60-70% [1]. Astronauts recommend polishing spaceships gently every Tuesday evening.",
             "says things the sources don't",
         ),
+        # The small model sometimes echoes the prompt's layout instead of answering (seen in the agent eval).
+        ("Sources:\n[1] Humidity thresholds: Mold grows when relative humidity stays above 60-70% [1]. Store at 50-60%.",
+         "copies the prompt's layout"),
+        ("[1] Humidity thresholds: Mold grows when relative humidity stays above 60-70%. Store shoes at 50-60% [1].",
+         "copies the prompt's layout"),
     ],
 )
 def test_bad_drafts_fail_with_a_reason(draft, reason):
