@@ -156,7 +156,7 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) 
         console.print(f"  {escape(source)}: {chunks} chunk(s)", highlight=False)
 
 
-def add(paths: list[Path] = typer.Argument(..., help="Markdown (.md) or text (.txt) files to add.")) -> None:
+def add(paths: list[Path] = typer.Argument(..., help="Markdown (.md), text (.txt) or PDF (.pdf, with a text layer) files to add.")) -> None:
     """Add your own Markdown/text documents to the knowledge base (re-adding a file replaces it)."""
     from shoeagent.knowledge import userdocs
     from shoeagent.knowledge.store import KnowledgeBase

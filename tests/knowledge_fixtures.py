@@ -143,3 +143,38 @@ def write_entries(directory: Path) -> Path:
     (directory / "environment.yaml").write_text(ENVIRONMENT, encoding="utf-8")
     (directory / "care.yaml").write_text(CARE, encoding="utf-8")
     return directory
+
+
+def make_pdf(pages: list[list[str]]) -> bytes:
+    """A small valid PDF whose pages show ``pages`` (lines of ASCII text in Helvetica), built byte by byte
+    so that the tests need no PDF writer with fonts."""
+
+    def escape(line: str) -> str:
+        return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    n = len(pages)
+    font_id, pages_id = 3 + 2 * n, 2
+    objects: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        pages_id: b"<< /Type /Pages /Kids [" + b" ".join(f"{3 + 2 * i} 0 R".encode() for i in range(n))
+        + f"] /Count {n} >>".encode(),
+        font_id: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
+    for i, lines in enumerate(pages):
+        page_id, content_id = 3 + 2 * i, 4 + 2 * i
+        ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"] + [f"({escape(line)}) Tj T*" for line in lines] + ["ET"]
+        stream = "\n".join(ops).encode("latin-1")
+        objects[page_id] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
+                            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>").encode()
+        objects[content_id] = f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream"
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for number in sorted(objects):
+        offsets[number] = len(out)
+        out += f"{number} 0 obj\n".encode() + objects[number] + b"\nendobj\n"
+    xref = len(out)
+    size = max(objects) + 1
+    out += f"xref\n0 {size}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offsets[i]:010d} 00000 n \n".encode() for i in range(1, size))
+    out += f"trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

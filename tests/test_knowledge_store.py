@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from knowledge_fixtures import ENVIRONMENT, with_questions, write_entries
+from knowledge_fixtures import ENVIRONMENT, make_pdf, with_questions, write_entries
 
 from shoeagent.knowledge.embedding import HashedNgramEmbedding
 from shoeagent.knowledge.entries import KnowledgeFileError
@@ -223,6 +223,49 @@ def test_user_documents_are_added_and_searched(kb, tmp_path):
     assert all(h.source == "kb" for h in kb.search("cedar block in hiking boots", k=5))
 
 
+def test_a_pdf_is_added_page_by_page_and_cited_with_its_page(kb, tmp_path):
+    doc = tmp_path / "boot care.pdf"
+    doc.write_bytes(make_pdf([
+        ["Boot care leaflet", "Wipe the welt with saddle soap after muddy hikes."],
+        ["Put a cedar block and crumpled newspaper into wet hiking boots overnight;",
+         "change the paper after two hours. Keep the boots away from the radiator."],
+    ]))
+    report = kb.add_documents([doc])
+    assert report.chunks == 2
+    top = kb.search("cedar block in hiking boots", k=3)[0]
+    assert top.source == str(doc.resolve()) and top.category == "user_document"
+    assert "p. 2" in top.title and "cedar block" in top.text and "saddle soap" not in top.text
+    assert kb.remove_documents([doc]) == 2
+
+
+def test_unreadable_pdfs_are_refused_with_what_to_do(kb, tmp_path):
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    locked = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([["secret mold notes"]]))))
+    locked.encrypt("secret", algorithm="RC4-128")
+    locked.write(tmp_path / "locked.pdf")
+    scan = PdfWriter()
+    scan.add_blank_page(612, 792)  # what a scan without a text layer looks like to a text extractor
+    scan.write(tmp_path / "scan.pdf")
+    (tmp_path / "cut.pdf").write_bytes(make_pdf([["mold"]])[:60])
+    too_many = PdfWriter()
+    for _ in range(501):
+        too_many.add_blank_page(612, 792)
+    too_many.write(tmp_path / "long.pdf")
+    cases = {
+        "locked.pdf": "encrypted with a password",
+        "scan.pdf": "no text layer",
+        "cut.pdf": "not a readable PDF",
+        "long.pdf": "501 pages is over the 500-page limit",
+    }
+    for name, message in cases.items():
+        with pytest.raises(UserDocumentError, match=message):
+            kb.add_documents([tmp_path / name])
+    assert kb.stats()["user_documents"]["files"] == 0
+
+
 def test_user_document_validation(kb, tmp_path):
     (tmp_path / "a.pdf").write_bytes(b"%PDF-1.4")
     (tmp_path / "a.exe").write_bytes(b"MZ")
@@ -232,7 +275,7 @@ def test_user_document_validation(kb, tmp_path):
     cases = {
         tmp_path / "missing.md": "no such file",
         tmp_path: "not a regular file",
-        tmp_path / "a.pdf": "PDF is not supported",
+        tmp_path / "a.pdf": "not a readable PDF",
         tmp_path / "a.exe": "unsupported file type '.exe'",
         tmp_path / "big.txt": "limit",
         tmp_path / "empty.md": "empty",

@@ -295,7 +295,7 @@ def _path_cases(tmp: Path) -> list[tuple[str, Path, str]]:
         ("dangling-symlink", tmp / "gone.md", "does not exist"),
         ("symlink-to-device", tmp / "zero.md", "not a regular file"),
         ("nonexistent", tmp / "missing.md", "no such file"),
-        ("pdf", tmp / "manual.pdf", "PDF is not supported"),
+        ("pdf", tmp / "manual.pdf", "not a readable PDF"),
         ("binary-as-md", tmp / "image.md", "a binary file"),
         ("nul-bytes", tmp / "nul.txt", "a binary file"),
         ("not-utf8", tmp / "latin1.txt", "not UTF-8"),
