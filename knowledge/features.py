@@ -40,7 +40,7 @@ _TRADITIONAL = (
 _VARIANTS = {"黴": "霉", "溼": "濕", "裏": "裡", "臺": "台", "着": "著"}
 # The domain's own choices (干 is 乾, dry; 发 is 發); they win over the full table below.
 MANUAL_CHARS: dict[str, str] = {**dict(zip(_SIMPLIFIED, _TRADITIONAL, strict=True)), **_VARIANTS}
-# Every other Simplified character, from OpenCC's tables (knowledge/make_char_map.py regenerates it;
+# Every other Simplified character, from OpenCC's tables (knowledge/make_tables.py regenerates it;
 # MANUAL_CHARS is already folded in). Without it a Simplified question kept 来, 与, 双, 脱 ... unmapped:
 # 36% of the entries' Chinese titles and questions, written in Simplified, did not map back.
 _CHAR_TABLE = Path(__file__).resolve().parent / "data" / "simplified_chars.tsv"

@@ -1,5 +1,6 @@
 """A BM25-style lexical scorer over the indexed documents, normalised to [0, 1] by query coverage,
-and a spelling corrector for English query words built from the same documents.
+and a spelling corrector for query words built from the same documents (English misspellings and
+Chinese homophone typos).
 
 ``score(q, d) = Σ_t w(t)·idf(t)·sat(t, d) / Σ_t w(t)·idf(t)`` over the query's features ``t``, where
 ``sat`` is BM25's length-normalised term-frequency saturation divided by its limit ``k1 + 1``. It reads as "how much of
@@ -14,10 +15,12 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from shoeagent.knowledge.features import EN_STOPWORDS, KIND_WEIGHTS, SYNONYMS, features, normalize
+from shoeagent.knowledge.features import EN_STOPWORDS, KIND_WEIGHTS, SYNONYMS, ZH_PARTICLES, ZH_WEAK, features, normalize
 
 K1 = 0.6  # low saturation: one mention of a term already counts for much
 B = 0.75
@@ -227,6 +230,31 @@ def _vowel_slips(a: str, b: str) -> bool:
     return len(diff) <= 2 and all(x in "aeiouy" and y in "aeiouy" for x, y in diff)
 
 
+_NOT_NEIGHBOURS = ZH_PARTICLES | ZH_WEAK
+_PINYIN_TABLE = Path(__file__).resolve().parent / "data" / "pinyin_chars.tsv"
+# Initials and finals that many Taiwanese speakers (and their typing) do not tell apart.
+_FUZZY_PINYIN = ((re.compile(r"^([zcs])h"), r"\1"), (re.compile(r"(?<=[ie])ng$"), "n"))
+
+
+def fuzzy_pinyin(syllable: str) -> str:
+    """A toneless syllable with zh/z, ch/c, sh/s and in/ing, en/eng merged ("zhi" -> "zi", "jing" -> "jin")."""
+    for pattern, replacement in _FUZZY_PINYIN:
+        syllable = pattern.sub(replacement, syllable)
+    return syllable
+
+
+@lru_cache(maxsize=1)
+def pinyin_readings() -> dict[str, tuple[str, ...]]:
+    """Each CJK character's toneless readings, main reading first, from ``data/pinyin_chars.tsv``
+    (knowledge/make_tables.py)."""
+    table: dict[str, tuple[str, ...]] = {}
+    for line in _PINYIN_TABLE.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            char, readings = line.split("\t")
+            table[char] = tuple(readings.split())
+    return table
+
+
 class Speller:
     """Corrects misspelled English words in a query to words of the indexed documents.
 
@@ -242,11 +270,30 @@ class Speller:
 
     MIN_LEN = 5
     TWO_EDITS_FROM = 7
+    MIN_ZH_SUPPORT = 2
+    """A homophone correction must make known bigrams seen at least this often in the corpus."""
 
     def __init__(self, texts: list[str]) -> None:
         counts: Counter[str] = Counter()
+        bigrams: Counter[str] = Counter()
         for text in texts:
-            counts.update(_WORD_RE.findall(normalize(text)))
+            normalized = normalize(text)
+            counts.update(_WORD_RE.findall(normalized))
+            for run in _CJK_RUN_RE.findall(normalized):
+                bigrams.update(run[i : i + 2] for i in range(len(run) - 1))
+        self.bigrams = bigrams
+        readings = pinyin_readings()
+        # (character, reading of its neighbour, side) -> known neighbours: which characters with that
+        # sound form a known bigram next to this one.
+        self._homophones: dict[tuple[str, str, int], list[str]] = {}
+        # A replacement is looked up by its main reading only (前 also reads jian, but is not a typo for 尖),
+        # and is never a particle or question word (害 must not become 還).
+        for bigram in bigrams:
+            first, second = bigram
+            if second in readings and second not in _NOT_NEIGHBOURS:
+                self._homophones.setdefault((first, fuzzy_pinyin(readings[second][0]), 1), []).append(second)
+            if first in readings and first not in _NOT_NEIGHBOURS:
+                self._homophones.setdefault((second, fuzzy_pinyin(readings[first][0]), 0), []).append(first)
         for words, _ in SYNONYMS.values():
             counts.update({w: 1 for w in words if w not in counts})
         self.counts = counts
@@ -276,6 +323,49 @@ class Speller:
                     best = (key, candidate)
         return best[1] if best else word
 
+    def correct_chinese(self, run: str) -> str:
+        """A run of Chinese characters with homophone typos fixed: 吐由 -> 吐油, 香港角 -> 香港腳, 灰子甲 -> 灰指甲.
+
+        Only a character that forms no known bigram (seen at least :data:`MIN_ZH_SUPPORT` times) with
+        either neighbour (particles and question words do not count as neighbours) is replaced, by a
+        character whose main reading is its main reading (fuzzy pinyin) and that forms known bigrams
+        with every such neighbour, the most frequent first. A correct query rarely has such an
+        island; a typo almost always is one.
+        """
+        if len(run) < 2:
+            return run
+        readings = pinyin_readings()
+        chars = list(run)
+        for j, char in enumerate(chars):
+            if char in ZH_PARTICLES or char not in readings:
+                continue
+            # Particles and question words are not neighbours that a word is made with ("油是", "機嗎").
+            left = chars[j - 1] if j > 0 and chars[j - 1] not in _NOT_NEIGHBOURS else None
+            right = chars[j + 1] if j + 1 < len(chars) and chars[j + 1] not in _NOT_NEIGHBOURS else None
+            if left is None and right is None:
+                continue
+            known = self.MIN_ZH_SUPPORT  # a bigram seen once may be two words meeting ("乾造成")
+            if (left and self.bigrams[left + char] >= known) or (right and self.bigrams[char + right] >= known):
+                continue
+            reading = readings[char][0]  # the sound the writer meant to type
+            sides = [set(self._homophones.get((left, fuzzy_pinyin(reading), 1), ())) if left else None,
+                     set(self._homophones.get((right, fuzzy_pinyin(reading), 0), ())) if right else None]
+            # With two neighbours the replacement must make a known word with both (灰子甲 -> 灰指甲), so
+            # that an unusual but correct word (孕婦) is not "corrected" from one side; with one, it
+            # must sound exactly the same (吐由 -> 吐油, but not 差 -> 擦 or 更 -> 跟, zh/z or eng/en apart).
+            candidates = set.intersection(*[side for side in sides if side is not None]) - {char}
+            if left is None or right is None:
+                candidates = {c for c in candidates if readings[c][0] == reading}
+            if not candidates:
+                continue
+            support = {c: (self.bigrams[left + c] if left else 0) + (self.bigrams[c + right] if right else 0) for c in candidates}
+            candidate, count = max(support.items(), key=lambda item: (item[1], item[0]))
+            if count >= self.MIN_ZH_SUPPORT:
+                chars[j] = candidate
+        return "".join(chars)
+
     def correct(self, text: str) -> str:
-        """``text`` with unknown English words replaced by their closest known word, if any."""
-        return _WORD_RE.sub(lambda m: self.correct_word(m.group(0)), normalize(text))
+        """``text`` (normalised) with unknown English words replaced by their closest known word, if
+        any, and Chinese homophone typos fixed (:meth:`correct_chinese`)."""
+        text = _WORD_RE.sub(lambda m: self.correct_word(m.group(0)), normalize(text))
+        return _CJK_RUN_RE.sub(lambda m: self.correct_chinese(m.group(0)), text)

@@ -95,6 +95,39 @@ def test_simplified_chinese_questions_reach_the_entry(kb, query, expected):
     assert hits[0].score >= store.RELEVANCE_THRESHOLD
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("皮靴吐由是發霉嗎", "皮靴吐油是發霉嗎"),  # same sound (you), one neighbour
+        ("灰子甲會不會是鞋子害的", "灰指甲會不會是鞋子害的"),  # zi for zhi, both neighbours agree
+        ("香港角會傳染嗎", "香港腳會傳染嗎"),
+        ("鞋墊有異位", "鞋墊有異味"),
+        ("帆布鞋可以丟洗衣基嗎", "帆布鞋可以丟洗衣機嗎"),
+        ("矽膠乾造劑有用嗎", "矽膠乾燥劑有用嗎"),
+        ("竹碳包有用嗎", "竹炭包有用嗎"),
+        # Correct but unusual words stay: one-sided evidence or a merely similar sound is not enough.
+        ("孕婦和小孩能碰發霉的鞋子嗎", "孕婦和小孩能碰發霉的鞋子嗎"),
+        ("皮鞋好像比布鞋更會長霉", "皮鞋好像比布鞋更會長霉"),
+        ("白霉和一般霉菌差在哪", "白霉和一般霉菌差在哪"),
+        ("如何申報所得稅", "如何申報所得稅"),
+        ("皮沙發發霉怎麼辦", "皮沙發發霉怎麼辦"),
+    ],
+)
+def test_chinese_homophone_typos_are_corrected_and_real_words_kept(kb, typed, meant):
+    kb.search("warm up")  # builds the speller
+    assert kb._speller.correct(typed) == meant
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("灰子甲會不會是鞋子害的", {"health-toenail-fungus"}), ("皮靴吐由是發霉嗎", {"effect-white-mold-vs-fat-bloom"})],
+)
+def test_homophone_typos_reach_the_entry(kb, query, expected):
+    hits = kb.search(query, k=3)
+    assert expected & {h.id for h in hits}, [(h.id, round(h.score, 3)) for h in hits]
+    assert hits[0].score >= store.RELEVANCE_THRESHOLD
+
+
 def test_simplified_table_is_one_pass_and_keeps_the_domain_choices():
     from shoeagent.knowledge.features import _CHAR_MAP, MANUAL_CHARS, normalize
 
