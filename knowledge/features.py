@@ -24,7 +24,8 @@ from pathlib import Path
 # Bump when the features change: it is part of the embedding config, hence of the index's name.
 # v5: the "cause" and "harm" groups, "why" adding its group, base forms of irregular verbs.
 # v6: the full Simplified -> Traditional character table (data/simplified_chars.tsv), 曲霉 -> 麴霉.
-FEATURES_VERSION = 6
+# v7: the "share" group (borrowing, lending and second-hand shoes).
+FEATURES_VERSION = 7
 
 _SIMPLIFIED = (
     "霉湿气异脏洁净干脚袜药处预晒阳风温垫柜纸报变颜点绿发长运动胶带内层细养护剂机过敏癣痒闻储纳节汗衬缝线损坏开软弹缓冲击轻"
@@ -128,6 +129,10 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                     ("溫度", "熱", "冷", "冰", "凍", "幾度", "氣溫")),
     "duration": (("hour", "hours", "day", "days", "overnight", "week", "weeks", "minute", "minutes"),
                  ("小時", "多久", "幾天", "過夜", "天內", "分鐘")),
+    # Wearing shoes someone else has worn (v7): "borrow my brother's sneakers", "lend to my roommate", 借穿.
+    "share": (("share", "shared", "sharing", "borrow", "borrowed", "borrowing", "lend", "lent", "lending", "swap",
+               "secondhand", "rental", "rented"),
+              ("共用", "借穿", "借來", "借別人", "穿別人", "二手", "租借", "交換穿")),
     "discard": (("throw", "discard", "toss", "bin", "trash", "salvage", "salvageable", "ruined"),
                 ("丟", "丟掉", "報廢", "還能穿", "換新")),
     "leak": (("leak", "leaking", "leaky", "seep", "seeping", "pipe", "plumbing"), ("漏水", "滲水", "水管", "壁癌")),

@@ -67,6 +67,7 @@ def test_module_level_search_uses_the_default_knowledge_base():
         ("white film on my leather boots, is it spew", {"effect-white-mold-vs-fat-bloom"}),  # lexicon: spew = bloom
         ("鞋墊發梅了要換嗎", {"part-insole-removable"}),  # 梅 typed for 霉
         ("皮鞋表面起霜是發霉嗎", {"effect-white-mold-vs-fat-bloom"}),  # 起霜 = fat bloom
+        ("is it ok to borrow my brother's sneakers", {"health-dont-share-shoes"}),  # borrow = share (0.18 without)
     ],
 )
 def test_domain_lexicon_and_spelling_variants_reach_the_entry(kb, query, expected):
