@@ -7,6 +7,13 @@ import pytest
 from shoeagent.knowledge import store
 
 
+def assert_reaches(kb, query, expected):
+    """One of ``expected`` is among the top three hits, and the top hit is above the answer threshold."""
+    hits = kb.search(query, k=3)
+    assert expected & {h.id for h in hits}, [(h.id, round(h.score, 3)) for h in hits]
+    assert hits[0].score >= store.RELEVANCE_THRESHOLD
+
+
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory):
     kb = store.KnowledgeBase(persist_dir=tmp_path_factory.mktemp("chroma"))
@@ -38,9 +45,7 @@ def kb(tmp_path_factory):
     ],
 )
 def test_real_queries_find_the_entry_above_threshold(kb, query, expected):
-    hits = kb.search(query, k=3)
-    assert expected & {h.id for h in hits}, [(h.id, round(h.score, 3)) for h in hits]
-    assert hits[0].score >= store.RELEVANCE_THRESHOLD
+    assert_reaches(kb, query, expected)
 
 
 @pytest.mark.parametrize(
@@ -71,9 +76,7 @@ def test_module_level_search_uses_the_default_knowledge_base():
     ],
 )
 def test_domain_lexicon_and_spelling_variants_reach_the_entry(kb, query, expected):
-    hits = kb.search(query, k=3)
-    assert expected & {h.id for h in hits}, [(h.id, round(h.score, 3)) for h in hits]
-    assert hits[0].score >= store.RELEVANCE_THRESHOLD
+    assert_reaches(kb, query, expected)
 
 
 @pytest.mark.parametrize(
@@ -91,9 +94,7 @@ def test_domain_lexicon_and_spelling_variants_reach_the_entry(kb, query, expecte
     ],
 )
 def test_simplified_chinese_questions_reach_the_entry(kb, query, expected):
-    hits = kb.search(query, k=3)
-    assert expected & {h.id for h in hits}, [(h.id, round(h.score, 3)) for h in hits]
-    assert hits[0].score >= store.RELEVANCE_THRESHOLD
+    assert_reaches(kb, query, expected)
 
 
 @pytest.mark.parametrize(
@@ -124,9 +125,7 @@ def test_chinese_homophone_typos_are_corrected_and_real_words_kept(kb, typed, me
     [("灰子甲會不會是鞋子害的", {"health-toenail-fungus"}), ("皮靴吐由是發霉嗎", {"effect-white-mold-vs-fat-bloom"})],
 )
 def test_homophone_typos_reach_the_entry(kb, query, expected):
-    hits = kb.search(query, k=3)
-    assert expected & {h.id for h in hits}, [(h.id, round(h.score, 3)) for h in hits]
-    assert hits[0].score >= store.RELEVANCE_THRESHOLD
+    assert_reaches(kb, query, expected)
 
 
 def test_simplified_table_is_one_pass_and_keeps_the_domain_choices():
