@@ -128,11 +128,20 @@ def test_homophone_typos_reach_the_entry(kb, query, expected):
     assert_reaches(kb, query, expected)
 
 
-@pytest.mark.parametrize("query", ["鞋子发霉了怎么办", "鞋子發霉了該怎麼辦", "my shoes are moldy, what should I do"])
-def test_a_question_an_entry_lists_as_its_own_ranks_that_entry_first(kb, query):
+@pytest.mark.parametrize(
+    ("query", "entry"),
+    [
+        ("鞋子发霉了怎么办", "clean-found-mold-first-steps"),
+        ("鞋子發霉了該怎麼辦", "clean-found-mold-first-steps"),
+        ("my shoes are moldy, what should I do", "clean-found-mold-first-steps"),
+        ("what causes mold on shoes", "basics-why-shoes-mold"),  # was health-athletes-foot-dermatophytes
+        ("鞋子為什麼會發霉", "basics-why-shoes-mold"),  # was env-winter-monsoon
+    ],
+)
+def test_a_question_an_entry_lists_as_its_own_ranks_that_entry_first(kb, query, entry):
     # Broad first questions: before the exact-question boost, entries whose bodies say "moldy shoes"
     # most often won (clean-shoe-cabinet, health-high-risk-groups) over the entry written for them.
-    assert kb.search(query, k=3)[0].id == "clean-found-mold-first-steps"
+    assert kb.search(query, k=3)[0].id == entry
 
 
 def test_simplified_table_is_one_pass_and_keeps_the_domain_choices():
