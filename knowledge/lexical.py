@@ -256,7 +256,8 @@ def pinyin_readings() -> dict[str, tuple[str, ...]]:
 
 
 class Speller:
-    """Corrects misspelled English words in a query to words of the indexed documents.
+    """Corrects misspelled English words in a query to words of the indexed documents, and Chinese
+    homophone typos to characters that make the documents' words (:meth:`correct_chinese`).
 
     Only words the corpus (or the synonym table) does not know, of 5 or more letters, are
     corrected: one edit for words up to 6 letters; longer ones also two, but only where two vowels
@@ -283,8 +284,8 @@ class Speller:
                 bigrams.update(run[i : i + 2] for i in range(len(run) - 1))
         self.bigrams = bigrams
         readings = pinyin_readings()
-        # (character, reading of its neighbour, side) -> known neighbours: which characters with that
-        # sound form a known bigram next to this one.
+        # (a character, a fuzzy main reading, side) -> the characters with that reading that form a known
+        # bigram with it: on its right (side 1) or on its left (side 0).
         self._homophones: dict[tuple[str, str, int], list[str]] = {}
         # A replacement is looked up by its main reading only (前 also reads jian, but is not a typo for 尖),
         # and is never a particle or question word (害 must not become 還).
