@@ -47,12 +47,18 @@ MANUAL_CHARS: dict[str, str] = {**dict(zip(_SIMPLIFIED, _TRADITIONAL, strict=Tru
 _CHAR_TABLE = Path(__file__).resolve().parent / "data" / "simplified_chars.tsv"
 
 
-def _char_map() -> dict[int, str]:
-    pairs = dict(MANUAL_CHARS)
-    for line in _CHAR_TABLE.read_text(encoding="utf-8").splitlines():
+def read_char_table(path: Path) -> dict[str, str]:
+    """A generated ``character<TAB>value`` table under ``data/`` (``#`` lines are comments)."""
+    table = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
             key, value = line.split("\t")
-            pairs[key] = value
+            table[key] = value
+    return table
+
+
+def _char_map() -> dict[int, str]:
+    pairs = {**MANUAL_CHARS, **read_char_table(_CHAR_TABLE)}
     return str.maketrans({k: v for k, v in pairs.items() if k != v})
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shoeagent.knowledge.features import EN_STOPWORDS, KIND_WEIGHTS, SYNONYMS, ZH_PARTICLES, ZH_WEAK, features, normalize
+from shoeagent.knowledge.features import EN_STOPWORDS, KIND_WEIGHTS, SYNONYMS, ZH_PARTICLES, ZH_WEAK, features, normalize, read_char_table
 
 K1 = 0.6  # low saturation: one mention of a term already counts for much
 B = 0.75
@@ -247,12 +247,7 @@ def fuzzy_pinyin(syllable: str) -> str:
 def pinyin_readings() -> dict[str, tuple[str, ...]]:
     """Each CJK character's toneless readings, main reading first, from ``data/pinyin_chars.tsv``
     (knowledge/make_tables.py)."""
-    table: dict[str, tuple[str, ...]] = {}
-    for line in _PINYIN_TABLE.read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            char, readings = line.split("\t")
-            table[char] = tuple(readings.split())
-    return table
+    return {char: tuple(readings.split()) for char, readings in read_char_table(_PINYIN_TABLE).items()}
 
 
 class Speller:
