@@ -222,16 +222,35 @@ def _distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def _vowel_slips(a: str, b: str) -> bool:
-    """Whether ``a`` and ``b`` have the same length and differ only in vowels, in at most two places."""
-    if len(a) != len(b):
-        return False
-    diff = [(x, y) for x, y in zip(a, b) if x != y]
-    return len(diff) <= 2 and all(x in "aeiouy" and y in "aeiouy" for x, y in diff)
+def _skeleton(word: str) -> str:
+    """The word's consonants with doubled letters made single ("desiccant" and "dessicant" -> "dscnt")."""
+    out: list[str] = []
+    for ch in word:
+        if ch not in "aeiouy" and (not out or out[-1] != ch):
+            out.append(ch)
+    return "".join(out)
+
+
+def _typo_like(a: str, b: str) -> bool:
+    """Whether two edits between ``a`` and ``b`` are the slips people make: vowels wrong, missing or
+    extra, a letter doubled or not, two neighbours swapped ("vinger" for "vinegar", "dessicant" for
+    "desiccant"), rather than other consonants ("sweater" and "sneaker")."""
+    sa, sb = _skeleton(a), _skeleton(b)
+    if sa == sb:
+        return True
+    return len(sa) == len(sb) and _distance(sa, sb) == 1 and sorted(sa) == sorted(sb)
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Real English words (SCOWL size 35, 4 or more letters, ``data/english_words.txt``): never corrected."""
+    lines = _WORDS_LIST.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
 _NOT_NEIGHBOURS = ZH_PARTICLES | ZH_WEAK
 _PINYIN_TABLE = Path(__file__).resolve().parent / "data" / "pinyin_chars.tsv"
+_WORDS_LIST = Path(__file__).resolve().parent / "data" / "english_words.txt"
 # Initials and finals that many Taiwanese speakers (and their typing) do not tell apart.
 _FUZZY_PINYIN = ((re.compile(r"^([zcs])h"), r"\1"), (re.compile(r"(?<=[ie])ng$"), "n"))
 
@@ -254,18 +273,19 @@ class Speller:
     """Corrects misspelled English words in a query to words of the indexed documents, and Chinese
     homophone typos to characters that make the documents' words (:meth:`correct_chinese`).
 
-    Only words the corpus (or the synonym table) does not know, of 5 or more letters, are
-    corrected: one edit for words up to 6 letters; longer ones also two, but only where two vowels
-    were mistyped ("vinager" becomes "vinegar", "sweater" does not become "sneaker"); the most
-    frequent candidate wins. "basment" becomes "basement". A correction keeps the first letter
-    (typos rarely change it) and never lands on a stopword: without a dictionary of English, an
-    unknown word may be a real one the corpus lacks, and "bread", "ceiling", "braised" or
-    "mattress" must not become "tread", "peeling", "raised" or "matters" (a question about bread
-    mold would then look like one about shoes).
+    Only words that neither the corpus, the synonym table nor an English word list
+    (:func:`english_words`) knows, of 4 or more letters, are corrected: a real word the corpus lacks
+    must stay itself ("bread", "ceiling", "mattress" must not become "tread", "peeling",
+    "matters", or a question about bread mold would look like one about shoes). One edit for
+    words up to 5 letters ("smel", "basment"); from 6 letters also two, but only slips people make:
+    vowels wrong, missing or extra, doubled letters, swapped neighbours ("vinger" and "vinager"
+    become "vinegar", "dessicant" becomes "desiccant"; see :func:`_typo_like`). The closest, then
+    the most frequent candidate wins. A correction keeps the first letter (typos rarely change it)
+    and never lands on a stopword.
     """
 
-    MIN_LEN = 5
-    TWO_EDITS_FROM = 7
+    MIN_LEN = 4
+    TWO_EDITS_FROM = 6
     MIN_ZH_SUPPORT = 2
     """A homophone correction must make known bigrams seen at least this often in the corpus."""
 
@@ -293,10 +313,11 @@ class Speller:
         for words, _ in SYNONYMS.values():
             counts.update({w: 1 for w in words if w not in counts})
         self.counts = counts
+        self._known = english_words()
         self._index: dict[str, list[str]] = {}
         for word in counts:
             if len(word) >= self.MIN_LEN - 1 and word not in EN_STOPWORDS:
-                for variant in _deletes(word, 2 if len(word) > 6 else 1):
+                for variant in _deletes(word, 2 if len(word) >= self.TWO_EDITS_FROM - 1 else 1):
                     self._index.setdefault(variant, []).append(word)
 
     @classmethod
@@ -304,14 +325,14 @@ class Speller:
         return 2 if len(word) >= cls.TWO_EDITS_FROM else 1
 
     def correct_word(self, word: str) -> str:
-        if len(word) < self.MIN_LEN or word in self.counts or word in EN_STOPWORDS:
+        if len(word) < self.MIN_LEN or word in self.counts or word in EN_STOPWORDS or word in self._known:
             return word
         depth = self._depth(word)
         candidates = {c for variant in _deletes(word, depth) for c in self._index.get(variant, ()) if c[0] == word[0]}
         best = None
         for candidate in candidates:
             distance = _distance(word, candidate)
-            if distance == 2 and not _vowel_slips(word, candidate):
+            if distance == 2 and not _typo_like(word, candidate):
                 continue
             if distance <= depth:
                 key = (distance, -self.counts[candidate], candidate)
