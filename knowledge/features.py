@@ -25,7 +25,7 @@ from pathlib import Path
 # v5: the "cause" and "harm" groups, "why" adding its group, base forms of irregular verbs.
 # v6: the full Simplified -> Traditional character table (data/simplified_chars.tsv), 曲霉 -> 麴霉.
 # v7: the "share" group (borrowing, lending and second-hand shoes).
-FEATURES_VERSION = 7
+FEATURES_VERSION = 8
 
 _SIMPLIFIED = (
     "霉湿气异脏洁净干脚袜药处预晒阳风温垫柜纸报变颜点绿发长运动胶带内层细养护剂机过敏癣痒闻储纳节汗衬缝线损坏开软弹缓冲击轻"
@@ -84,16 +84,16 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # group: (English words, Chinese phrases). General footwear/mold vocabulary, not tuned to queries.
     "mold": (("mold", "mould", "moldy", "mouldy", "mildew", "mildewy", "fungus", "fungi", "fungal", "spore", "spores",
               "fuzz", "fuzzy", "fluffy", "mycelium", "hyphae", "penicillium", "aspergillus", "cladosporium", "alternaria",
-              "mucor", "rhizopus", "stachybotrys", "eurotium"),
-             ("霉", "真菌", "孢子", "菌絲", "白毛", "綠毛", "菌斑", "青黴", "麴菌", "麴黴", "毛毛", "絨毛", "棉絮", "蓬蓬")),
+              "mucor", "rhizopus", "stachybotrys", "eurotium", "fluff", "fur", "furry", "hairy", "whiskers"),
+             ("霉", "真菌", "孢子", "菌絲", "白毛", "綠毛", "菌斑", "青黴", "麴菌", "麴黴", "毛毛", "絨毛", "棉絮", "蓬蓬", "長毛")),
     "odor": (("odor", "odour", "smell", "smelly", "stink", "stinky", "musty", "reek", "funk", "funky", "pong", "whiff",
               "stench", "deodorize", "deodorise", "deodorizer", "deodorant", "mvoc", "mvocs"),
              ("臭", "異味", "氣味", "味道", "霉味", "除臭", "揮發性")),
     "shoe": (("shoe", "sneaker", "trainer", "kicks", "boot", "footwear", "sandal", "loafer", "heels", "slipper",
               "oxford", "oxfords", "brogue", "brogues", "clog", "clogs", "cleat", "cleats", "wellies", "wellington",
-              "flip", "flops", "moccasin", "espadrille", "espadrilles", "pumps", "flats", "mules"),
+              "flip", "flops", "moccasin", "espadrille", "espadrilles", "pumps", "flats", "mules", "crocs", "croc", "galoshes"),
              ("鞋", "靴", "拖鞋", "涼鞋")),
-    "sneaker": (("sneaker", "trainer", "kicks", "runners", "running", "gym", "sport", "sports", "athletic"),
+    "sneaker": (("sneaker", "trainer", "kicks", "runners", "running", "gym", "sport", "sports", "athletic", "chucks", "converse"),
                 ("球鞋", "運動鞋", "跑鞋", "慢跑鞋", "布鞋")),
     "humidity": (("humid", "humidity", "rh", "damp", "dampness", "moist", "moisture", "wet", "soggy", "soaked", "soaking"),
                  ("濕", "潮", "水氣", "受潮", "回潮", "返潮")),
@@ -110,13 +110,21 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "insole": (("insole", "footbed", "liner", "lining", "sockliner", "orthotic", "orthotics", "insert", "inserts"),
                ("鞋墊", "內裡", "鞋底墊", "腳床", "矯正鞋墊")),
     "sole": (("sole", "outsole", "midsole", "tread"), ("鞋底", "大底", "中底")),
-    "closet": (("closet", "cabinet", "cupboard", "wardrobe", "rack", "storage", "store", "stored", "storing"),
-               ("鞋櫃", "衣櫃", "櫃", "收納", "存放", "儲存", "收起來")),
+    "closet": (("closet", "cabinet", "cupboard", "wardrobe", "rack", "storage", "store", "stored", "storing", "entryway",
+                "hallway", "mudroom", "foyer", "genkan"),
+               ("鞋櫃", "衣櫃", "櫃", "收納", "存放", "儲存", "收起來", "玄關")),
     "basement": (("basement", "cellar", "garage", "storeroom", "attic"), ("地下室", "儲藏室", "車庫", "閣樓")),
     "aircon": (("aircon", "ac", "conditioner", "conditioning", "hvac"), ("冷氣", "空調")),
     "health": (("health", "allergy", "allergic", "asthma", "sick", "ill", "infection", "rash", "itch", "itchy",
-                "breathe", "breathing", "lung", "lungs"),
-               ("健康", "過敏", "氣喘", "感染", "癢", "皮膚", "呼吸", "咳嗽")),
+                "breathe", "breathing", "lung", "lungs", "sneeze", "sneezing", "cough", "coughing", "wheeze", "wheezing",
+                "congestion", "congested", "runny", "headache", "headaches", "hives"),
+               ("健康", "過敏", "氣喘", "感染", "癢", "皮膚", "呼吸", "咳嗽", "噴嚏", "鼻塞", "流鼻水", "喉嚨", "頭痛", "蕁麻疹")),
+    # Who is most at risk (v8): "my toddler", "I'm pregnant", 阿嬤, 化療 meet the high-risk-groups entry's words.
+    "vulnerable": (("pregnant", "pregnancy", "baby", "babies", "infant", "infants", "toddler", "toddlers", "newborn",
+                    "elderly", "immune", "immunity", "immunocompromised", "chemo", "chemotherapy", "diabetic", "diabetes",
+                    "transplant"),
+                   ("孕婦", "懷孕", "嬰兒", "嬰幼兒", "寶寶", "幼兒", "老人", "長輩", "長者", "阿嬤", "阿公", "奶奶", "爺爺",
+                    "免疫", "化療", "糖尿病")),
     "athletes_foot": (("athlete", "athletes", "tinea", "dermatophyte", "dermatophytes", "toenail", "onychomycosis"),
                       ("香港腳", "足癬", "腳氣", "皮癬菌", "灰指甲", "甲癬")),
     "doctor": (("doctor", "dermatologist", "gp", "clinic", "physician", "podiatrist"), ("醫師", "醫生", "看診", "皮膚科", "就醫")),
@@ -126,6 +134,17 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bleach": (("bleach", "chlorine", "clorox", "hypochlorite"), ("漂白", "氯")),
     "baking_soda": (("baking", "soda", "bicarbonate"), ("小蘇打",)),
     "charcoal": (("charcoal", "carbon", "bamboo"), ("竹炭", "活性碳", "活性炭", "木炭")),
+    # Scents that cover a smell (v8): perfume, Febreze, 香水 meet the deodorant-spray entry's "fragrance".
+    "fragrance": (("perfume", "perfumed", "fragrance", "fragrant", "scent", "scented", "cologne", "febreze", "freshener",
+                   "potpourri"),
+                  ("香水", "芳香", "香氛", "噴香", "香味", "掩蓋")),
+    # Rubber and foam footwear (v8): Crocs, EVA sandals, 雨鞋, 洞洞鞋.
+    "rubber": (("rubber", "eva", "foam", "crocs", "croc", "jelly", "silicone", "galoshes"),
+               ("橡膠", "雨鞋", "洞洞鞋", "布希鞋", "發泡", "泡棉", "塑膠")),
+    # Places known for damp (v8): "I live in Singapore", 住基隆, 海邊 meet the humid-climates entry.
+    "climate": (("tropical", "tropics", "subtropical", "coastal", "seaside", "singapore", "malaysia", "taiwan", "taipei",
+                 "keelung", "hong", "kong", "houston", "florida", "hawaii", "bangkok", "manila", "okinawa"),
+                ("熱帶", "亞熱帶", "台灣", "台北", "基隆", "香港", "新加坡", "馬來西亞", "沿海", "海邊", "海風", "河口")),
     "protective_gear": (("mask", "gloves", "respirator", "n95", "ppe", "goggles"), ("口罩", "手套", "防護", "護目鏡")),
     "outdoors": (("outdoor", "outdoors", "outside", "balcony", "yard", "garden"), ("戶外", "室外", "陽台", "外面")),
     "sun": (("sun", "sunlight", "sunshine", "uv", "ultraviolet", "sunny"), ("太陽", "日曬", "曬", "陽光", "紫外線")),
@@ -157,8 +176,8 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                    ("水解", "碎裂", "掉渣", "脫皮", "剝落", "粉化")),
     "yellowing": (("yellow", "yellowed", "yellowing", "oxidation", "oxidise", "oxidize", "oxidized"), ("變黃", "泛黃", "發黃", "氧化")),
     "stain": (("stain", "stained", "mark", "marks", "spot", "spots", "blotch", "blotches", "speckle", "speckles", "dots",
-               "discolor", "discolour", "discoloration", "discolouration"),
-              ("漬", "污漬", "痕", "斑", "印子", "黑點", "變色")),
+               "discolor", "discolour", "discoloration", "discolouration", "fade", "faded", "fading", "blotchy"),
+              ("漬", "污漬", "痕", "斑", "印子", "黑點", "變色", "褪色", "掉色", "不均")),
     "crack": (("crack", "cracked", "cracking", "brittle", "stiff", "stiffen"), ("龜裂", "裂", "變硬", "硬化")),
     "condensation": (("condensation", "condense", "condensing", "dew"), ("結露", "凝結", "反潮", "露點", "水珠")),
     "flood": (("flood", "flooded", "flooding", "floodwater", "typhoon"), ("淹水", "泡水", "颱風")),
@@ -348,7 +367,9 @@ def _cjk_features(run: str, bag: Counter[str]) -> None:
 FOOTWEAR_GROUPS = ("shoe", "sneaker", "insole", "sole", "laces", "shoe_tree")
 CARE_GROUPS = ("mold", "odor", "humidity", "dry", "clean", "sweat", "athletes_foot", "leak",
                # what users see and ask about before they say "mold": marks, look-alikes, damage
-               "bloom", "salt", "verdigris", "hydrolysis", "yellowing", "stain", "crack", "condensation", "flood")
+               "bloom", "salt", "verdigris", "hydrolysis", "yellowing", "stain", "crack", "condensation", "flood",
+               # hygiene (v8): wearing someone else's shoes is the athlete's-foot question
+               "share")
 
 
 def domain_flags(bag: Counter[str]) -> tuple[float, float]:
