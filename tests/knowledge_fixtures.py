@@ -146,26 +146,36 @@ def write_entries(directory: Path) -> Path:
 
 
 def make_pdf(pages: list[list[str]]) -> bytes:
-    """A small valid PDF whose pages show ``pages`` (lines of ASCII text in Helvetica), built byte by byte
-    so that the tests need no PDF writer with fonts."""
+    """A small valid PDF whose pages show ``pages`` (lines of text), built byte by byte so that the tests
+    need no PDF writer with fonts. ASCII lines are set in Helvetica; other lines (Chinese) in one of the
+    standard Adobe CJK fonts that readers supply themselves (MSung-Light), as UCS-2 through the
+    UniGB-UCS2-H CMap, the way office tools write Chinese without embedding a font."""
 
     def escape(line: str) -> str:
         return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
+    def show(line: str) -> str:
+        if line.isascii():
+            return f"/F1 11 Tf ({escape(line)}) Tj T*"
+        return f"/F2 11 Tf <{line.encode('utf-16-be').hex()}> Tj T*"
+
     n = len(pages)
-    font_id, pages_id = 3 + 2 * n, 2
+    font_id, cjk_font_id, pages_id = 3 + 2 * n, 4 + 2 * n, 2
     objects: dict[int, bytes] = {
         1: b"<< /Type /Catalog /Pages 2 0 R >>",
         pages_id: b"<< /Type /Pages /Kids [" + b" ".join(f"{3 + 2 * i} 0 R".encode() for i in range(n))
         + f"] /Count {n} >>".encode(),
         font_id: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        cjk_font_id: b"<< /Type /Font /Subtype /Type0 /BaseFont /MSung-Light /Encoding /UniGB-UCS2-H "
+                     b"/DescendantFonts [<< /Type /Font /Subtype /CIDFontType0 /BaseFont /MSung-Light "
+                     b"/CIDSystemInfo << /Registry (Adobe) /Ordering (CNS1) /Supplement 1 >> >>] >>",
     }
     for i, lines in enumerate(pages):
         page_id, content_id = 3 + 2 * i, 4 + 2 * i
-        ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"] + [f"({escape(line)}) Tj T*" for line in lines] + ["ET"]
+        ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"] + [show(line) for line in lines] + ["ET"]
         stream = "\n".join(ops).encode("latin-1")
         objects[page_id] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
-                            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>").encode()
+                            f"/Resources << /Font << /F1 {font_id} 0 R /F2 {cjk_font_id} 0 R >> >> >>").encode()
         objects[content_id] = f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream"
     out = bytearray(b"%PDF-1.4\n")
     offsets = {}

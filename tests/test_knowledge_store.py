@@ -238,6 +238,16 @@ def test_a_pdf_is_added_page_by_page_and_cited_with_its_page(kb, tmp_path):
     assert kb.remove_documents([doc]) == 2
 
 
+def test_a_chinese_pdf_is_read_and_found(kb, tmp_path):
+    doc = tmp_path / "雨鞋保養.pdf"
+    doc.write_bytes(make_pdf([["Rain boots", "雨鞋內裡發霉時，先取出鞋墊，用稀釋白醋擦拭後完全陰乾。"]]))
+    assert kb.add_documents([doc]).chunks == 1
+    hits = kb.search("雨鞋的內裡發霉，鞋墊要拿出來嗎", k=3)
+    mine = [h for h in hits if h.source == str(doc.resolve())]
+    assert mine and "稀釋白醋" in mine[0].text and mine[0].title.startswith("雨鞋保養.pdf — p. 1")
+    assert kb.remove_documents([doc]) == 1
+
+
 def test_unreadable_pdfs_are_refused_with_what_to_do(kb, tmp_path):
     import io
 
