@@ -12,6 +12,7 @@ database) and are recorded in the chat list the terminal UI shows.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shoeagent.agent.safety import check_question, check_thread_id, redact
+
+log = logging.getLogger("shoeagent.agent")
 
 
 @dataclass
@@ -155,8 +158,18 @@ class ShoeAgent:
 
     def warm_up(self) -> None:
         """Pick the backend and load its model now, reading the system prompt ahead where the backend
-        can (the TUI calls this in the background)."""
-        self._get_llm().warm_up(system_prompt=self._context(None).system_prompt)
+        can, then build the graph and load the router and the knowledge index (the TUI calls this in
+        the background). Those take seconds (LangGraph's import, the router's tables, Chroma, the
+        lexical indexes, the speller), which the first question would otherwise wait for. A part that
+        fails to load is left for that question to report: the model is ready either way."""
+        context = self._context(None)
+        self._get_llm().warm_up(system_prompt=context.system_prompt)
+        try:
+            self._graph(with_memory=False)
+            context.get_classify()("shoe mold")
+            context.get_retriever()("shoe mold", k=1)
+        except Exception as exc:  # the first question builds, routes and searches again and says what is wrong
+            log.warning("the agent did not fully load ahead of the first question: %s", exc)
 
     def _fallback_llm(self) -> Any:
         from shoeagent.agent.llm import cached_embedded_backend

@@ -233,6 +233,26 @@ def test_shoe_agent_warm_up_hands_its_system_prompt_to_the_backend():
     assert seen == [SYSTEM_PROMPT]
 
 
+def test_shoe_agent_warm_up_loads_the_knowledge_index_and_survives_a_broken_one(caplog):
+    searched = []
+
+    def retriever(query, k=5, route=None, lang=None):
+        searched.append(query)
+        return []
+
+    agent = ShoeAgent(llm=backends.ChatBackend(name="fake", model_id="fake"), **agent_kwargs(retriever=retriever))
+    agent.warm_up()
+    assert len(searched) == 1  # the index is loaded before the first question, not by it
+
+    def broken(query, k=5, route=None, lang=None):
+        raise RuntimeError("index damaged")
+
+    agent = ShoeAgent(llm=backends.ChatBackend(name="fake", model_id="fake"), **agent_kwargs(retriever=broken))
+    with caplog.at_level("WARNING", logger="shoeagent.agent"):
+        agent.warm_up()  # the model is ready; the first question reports the index
+    assert "index damaged" in caplog.text
+
+
 @pytest.mark.ollama
 def test_real_ollama_answers_with_shoemold():
     models = backends.ollama_models(timeout=1.0)
