@@ -176,17 +176,38 @@ def eval_retrieval(
     threshold: float = typer.Option(None, help="Evaluate at this threshold instead of RELEVANCE_THRESHOLD."),
     failures: bool = typer.Option(False, "--failures", help="Also list the queries that missed."),
 ) -> None:
-    """Retrieval quality on the labelled queries: hit@1, hit@3, MRR, out-of-domain rejection."""
+    """Retrieval quality on the labelled queries: hit@1, hit@3, MRR, out-of-domain rejection (and the
+    agent's own refusals: its router, then the threshold)."""
     from shoeagent.knowledge.evaluate import evaluate
 
     with _friendly_errors():
-        result = evaluate(threshold=threshold)
+        result = evaluate(threshold=threshold, gate=_agent_gate(threshold))
     if as_json:
         if not failures:
             result = {**result, "failures": len(result["failures"])}
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     _print_eval(result, failures)
+
+
+def _agent_gate(threshold: float | None) -> Any:
+    """The agent's decision before it answers: refused by the router's rules (None), or the score the
+    best hit needs (the relevance threshold, or the agent's lower bar when the rules confirm the
+    question is about the domain; see agent.nodes.retrieve)."""
+    from shoeagent.agent.context import Context
+    from shoeagent.agent.router import classify
+    from shoeagent.knowledge.store import RELEVANCE_THRESHOLD
+
+    bar = RELEVANCE_THRESHOLD if threshold is None else threshold
+    confirmed_bar = min(bar, Context().confirmed_threshold)
+
+    def gate(query: str) -> float | None:
+        decision = classify(query)
+        if decision.route == "out_of_scope":
+            return None
+        return confirmed_bar if decision.confirmed else bar
+
+    return gate
 
 
 def _print_eval(result: dict[str, Any], failures: bool) -> None:
@@ -215,6 +236,14 @@ def _print_eval(result: dict[str, Any], failures: bool) -> None:
         row(kind, m)
     console = Console(width=max(100, Console().width))
     console.print(table)
+    if result.get("agent_gate"):
+        gate = Table(title="As the agent decides (its router's rules, then the threshold)")
+        for header in ("set", "OOD rej", "false ref"):
+            gate.add_column(header, justify="right" if header != "set" else "left")
+        for split, m in result["agent_gate"].items():
+            for name, lm in [(split, m), *((f"{split} {lang}", v) for lang, v in m["per_lang"].items())]:
+                gate.add_row(name, *("-" if lm[c] is None else f"{lm[c]:.3f}" for c in ("ood_rejection", "false_refusal")))
+        console.print(gate)
     for split, m in result["per_split"].items():
         console.print(f"Threshold that {split} alone would choose: {m['best_threshold_on_this_split']}")
     if failures:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,8 +277,40 @@ def report(results: list[QueryResult], threshold: float) -> dict[str, Any]:
     return overall
 
 
-def evaluate(kb: Any = None, threshold: float | None = None, files: list[Path] | None = None) -> dict[str, Any]:
-    """Build (if needed) and search the knowledge base with every eval query; the report as a dict."""
+Gate = Callable[[str], float | None]
+"""For the agent's gate: the score a query's best hit needs for the agent to answer it, or None when
+the agent refuses it whatever the knowledge base holds (its router says out of scope)."""
+
+
+def gate_metrics(results: list[QueryResult], gate: Gate) -> dict[str, Any]:
+    """Out-of-domain rejection and false refusals as the agent decides (its router's rules, then the
+    bar the router sets on the best hit's score), per split and language. The retrieval figures
+    above are the knowledge base's alone; this is what a user of the agent meets."""
+    bars = {r.query.query: gate(r.query.query) for r in results}
+
+    def refused(r: QueryResult) -> bool:
+        bar = bars[r.query.query]
+        return bar is None or r.top_score < bar
+
+    def measure(part: list[QueryResult]) -> dict[str, Any]:
+        ood = [r for r in part if r.query.ood]
+        in_domain = [r for r in part if not r.query.ood]
+        return {"n_ood": len(ood), "n_in_domain": len(in_domain),
+                "ood_rejection": sum(map(refused, ood)) / len(ood) if ood else None,
+                "false_refusal": sum(map(refused, in_domain)) / len(in_domain) if in_domain else None}
+
+    out: dict[str, Any] = {}
+    for split in sorted({r.query.split for r in results}):
+        part = [r for r in results if r.query.split == split]
+        out[split] = {"role": _role(split), **measure(part),
+                      "per_lang": {lang: measure([r for r in part if r.query.lang == lang]) for lang in ("en", "zh")}}
+    return out
+
+
+def evaluate(kb: Any = None, threshold: float | None = None, files: list[Path] | None = None,
+             gate: Gate | None = None) -> dict[str, Any]:
+    """Build (if needed) and search the knowledge base with every eval query; the report as a dict
+    (with ``agent_gate``, :func:`gate_metrics`, when a ``gate`` is given)."""
     from shoeagent.knowledge.entries import load_entries
     from shoeagent.knowledge.store import RELEVANCE_THRESHOLD, KnowledgeBase
 
@@ -286,7 +319,10 @@ def evaluate(kb: Any = None, threshold: float | None = None, files: list[Path] |
     known = {e.id for e in load_entries(kb.entries_dir)}
     queries = load_queries(files, known_ids=known)
     results = run_queries(kb, queries)
-    return report(results, RELEVANCE_THRESHOLD if threshold is None else threshold)
+    out = report(results, RELEVANCE_THRESHOLD if threshold is None else threshold)
+    if gate is not None:
+        out["agent_gate"] = gate_metrics(results, gate)
+    return out
 
 
 def ranking_groups(kb: Any, queries: list[EvalQuery]) -> list[tuple[Any, Any]]:

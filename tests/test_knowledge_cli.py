@@ -104,3 +104,7 @@ def test_eval_retrieval_json(run):
         # Every in-domain query is either answered or falsely refused.
         assert part["false_refusal"] == pytest.approx(1.0 - part["in_domain_answered"], abs=1e-3)
     assert 0.0 <= data["hit_at_3"] <= 1.0 and data["n_queries"] > 0
+    # The agent's own gate (router, then threshold) is reported next to the knowledge base's figures.
+    held_out = data["agent_gate"]["retrieval_d"]
+    assert held_out["role"] == "held_out" and 0.0 <= held_out["ood_rejection"] <= 1.0
+    assert set(held_out["per_lang"]) == {"en", "zh"}

@@ -98,3 +98,21 @@ def test_report_separates_tuning_and_held_out_splits():
     assert data["held_out"]["splits"] == ["retrieval_d"] and data["held_out"]["hit_at_3"] == 0.0
     assert data["held_out"]["ood_rejection"] == 0.0 and data["held_out"]["per_lang"]["zh"]["false_refusal"] == 1.0
     assert data["tuning"]["hit_at_3"] == 1.0 and data["tuning"]["ood_rejection"] == 1.0
+
+
+def test_agent_gate_counts_router_refusals_and_its_lower_bar_for_confirmed_questions():
+    from shoeagent.knowledge.evaluate import gate_metrics
+
+    def res(text: str, score: float, ood: bool, lang: str = "en") -> QueryResult:
+        query = EvalQuery(text, lang, [] if ood else ["x"], "ood" if ood else "short", "retrieval_d")
+        return QueryResult(query, ["x"], [score])
+
+    bars = {"sofa mold": None, "moldy insole": 0.12, "white stuff on boots": 0.3, "mold on a tent": 0.3}
+    results = [res("sofa mold", 0.9, True),  # the router refuses it, however well it scores
+               res("mold on a tent", 0.4, True),  # passes the threshold: not rejected
+               res("moldy insole", 0.2, False),  # confirmed by the router: 0.2 clears its bar of 0.12
+               res("white stuff on boots", 0.2, False)]  # not confirmed: refused under 0.3
+    gate = gate_metrics(results, bars.get)["retrieval_d"]
+    assert gate["role"] == "held_out"
+    assert gate["ood_rejection"] == 0.5 and gate["false_refusal"] == 0.5
+    assert gate["per_lang"]["zh"]["ood_rejection"] is None and gate["per_lang"]["en"]["n_ood"] == 2
