@@ -275,7 +275,10 @@ def complete_key_facts(answer: str, sources: Sequence[Mapping[str, Any]], lang: 
     The small model often answers from a lower-ranked passage and drops the best one's exact facts
     (numbers, names of products and methods). The passage ranked first is the retriever's best
     evidence, so the sentences that state its missing facts are appended, at most ``max_added``,
-    each with its [n], never past the length limit. Returns the answer and the facts added.
+    each with its [n], never past the length limit. When the answer already has a sentence that says
+    mostly the same (the model shortened the source's sentence and dropped the fact), the source's
+    sentence replaces it instead of following it, so the answer does not say the thing twice.
+    Returns the answer and the facts added.
     """
     ranked = [(i, s) for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
     if not answer.strip() or not ranked:
@@ -294,7 +297,11 @@ def complete_key_facts(answer: str, sources: Sequence[Mapping[str, Any]], lang: 
         if not carries:
             continue
         extra = _cite(sentence, index + 1, lang)
-        joined = f"{text}{'' if lang == 'zh' else ' '}{extra}"
+        twin = _near_duplicate(sentence, split_sentences(text, lang), lang)
+        if twin is not None:
+            joined = text.replace(twin, extra, 1)
+        else:
+            joined = f"{text}{'' if lang == 'zh' else ' '}{extra}"
         if len(joined) > _MAX_CHARS.get(lang, 1200):
             break
         text = joined
@@ -302,6 +309,21 @@ def complete_key_facts(answer: str, sources: Sequence[Mapping[str, Any]], lang: 
         added.extend(carries)
         missing = [f for f in missing if f not in carries]
     return (text, added) if added else (answer, [])
+
+
+_DUPLICATE_OVERLAP = 0.7
+"""Share of the shorter sentence's content units (words, or Chinese character bigrams) that two
+sentences must have in common to say the same thing."""
+
+
+def _near_duplicate(sentence: str, candidates: Sequence[str], lang: str) -> str | None:
+    """The first of ``candidates`` that says mostly what ``sentence`` says (see :data:`_DUPLICATE_OVERLAP`)."""
+    units = _content_units(sentence, lang)
+    for candidate in candidates:
+        other = _content_units(candidate, lang)
+        if units and other and len(units & other) >= _DUPLICATE_OVERLAP * min(len(units), len(other)):
+            return candidate
+    return None
 
 
 def split_sentences(text: str, lang: str) -> list[str]:

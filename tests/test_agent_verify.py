@@ -112,6 +112,21 @@ def test_complete_key_facts_appends_the_top_sources_missing_facts_in_its_own_wor
     assert complete_key_facts("Dew point is 21.3°C [1].", tool_first, "en")[0].endswith("Store shoes at or below 50-60% RH [2].")
 
 
+def test_complete_key_facts_replaces_a_sentence_that_dropped_the_fact_instead_of_repeating_it():
+    # Seen from the real model (agent eval q077): the draft shortened the source's sentence and lost 龜裂;
+    # appending the source's sentence said the same thing twice.
+    source = {"kind": "kb", "key_facts": ["龜裂"],
+              "text": "皮鞋絕對不要直接用高溫烘乾：吹風機、暖氣會讓水分散失太快，皮革因此收縮、變硬、龜裂、變形。合成材料同樣可能變形。"}
+    draft = "皮鞋絕對不要直接用高溫烘乾：吹風機、暖氣會讓水分散失太快，皮革因此收縮、變形[1]。合成材料同樣可能變形[1]。"
+    completed, added = complete_key_facts(draft, [source], "zh")
+    assert added == ["龜裂"] and completed.count("高溫烘乾") == 1
+    assert completed == "皮鞋絕對不要直接用高溫烘乾：吹風機、暖氣會讓水分散失太快，皮革因此收縮、變硬、龜裂、變形[1]。合成材料同樣可能變形[1]。"
+    english = {"kind": "kb", "key_facts": ["24-48 hours"],
+               "text": "Dry the boots at room temperature with the insoles out for 24-48 hours."}
+    completed, _ = complete_key_facts("Dry the boots at room temperature with the insoles out [1].", [english], "en")
+    assert completed == "Dry the boots at room temperature with the insoles out for 24-48 hours [1]."
+
+
 def test_complete_key_facts_counts_sentences_not_facts():
     source = {"kind": "kb", "text": "Wipe with 70% alcohol and dry for 24-48 hours. Keep it flat. Replace it if the smell stays.",
               "key_facts": ["70% alcohol", "24-48 hours", "Replace"]}
