@@ -146,3 +146,35 @@ def test_ollama_host_normalisation(monkeypatch):
     assert doctor.ollama_host() == "http://example.internal:1234"
     monkeypatch.delenv("OLLAMA_HOST")
     assert doctor.ollama_host() == doctor.DEFAULT_OLLAMA_HOST
+
+
+def test_the_built_wheel_carries_every_data_file_the_package_reads(tmp_path):
+    """A forgotten package-data pattern only shows in a non-editable install: build the wheel from the
+    tracked files and check that every tracked non-Python file inside a package folder is in it (the
+    knowledge entries and tables, eval sets, presets, the adapter, the chat's stylesheet)."""
+    import shutil
+    import zipfile
+
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        tracked = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    source = tmp_path / "src"
+    for name in tracked:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                            "-w", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "wheel").glob("shoeagent-*.whl")
+    inside = set(zipfile.ZipFile(wheel).namelist())
+    folders = {"shoeagent": "shoeagent", "agent": "shoeagent/agent", "finetune": "shoeagent/finetune",
+               "knowledge": "shoeagent/knowledge", "tui": "shoeagent/tui"}
+    expected = {
+        folders[name.split("/", 1)[0]] + "/" + name.split("/", 1)[1]
+        for name in tracked
+        if name.split("/", 1)[0] in folders and "/" in name and not name.endswith(".py")
+    }
+    assert expected, "no data files found"
+    assert not expected - inside, sorted(expected - inside)
