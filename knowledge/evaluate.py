@@ -18,8 +18,9 @@ Splits and their roles (:data:`TUNING_SPLITS`, :data:`HELD_OUT_SPLITS`):
   (one per language) who saw only a topic list and, for labelling afterwards, the entries' titles.
   It was tuning data from the start: its failures led to features v8 (the English word list that
   keeps the speller off real words, two-edit slips such as "vinger", and vocabulary for scents,
-  symptoms, vulnerable people, rubber and foam shoes, damp places), and it is fitted on. Four of its
-  questions that D already had word for word were dropped.
+  symptoms, vulnerable people, rubber and foam shoes, damp places), and it is fitted on
+  (:func:`halves_check` measures what that adds). Four of its questions that D already had word for
+  word were dropped.
 * ``retrieval_ood`` (126 out-of-domain questions, tuning only) gives the answerability model and the
   threshold more than the splits' own out-of-domain examples to learn from.
 * ``retrieval_d`` is *held out*: 388 queries (60 out of domain) written blind by someone who saw only
@@ -445,6 +446,35 @@ def cross_validate(kb: Any = None, l2: float = L2, rank_l2: float = RANK_L2,
     return out
 
 
+def halves_check(split: str, kb: Any = None, l2: float = L2, rank_l2: float = RANK_L2,
+                 min_rejection: float = TARGET_REJECTION) -> dict[str, Any]:
+    """What fitting on a tuning split adds, measured on data the fit did not see: ``split`` is cut in two
+    halves (alternate rows); for each half, the models are fitted on the other tuning splits alone and
+    on them plus the other half, and both are measured on this half (each at the threshold its own fit
+    chose). How split E was judged before it joined the fit."""
+    from shoeagent.knowledge.store import KnowledgeBase
+
+    if split not in TUNING_SPLITS:
+        raise ValueError(f"{split} is not a tuning split ({', '.join(TUNING_SPLITS)})")
+    kb = kb or KnowledgeBase()
+    kb.build()
+    queries = _tuning_queries(kb, TUNING_SPLITS)
+    rest = [q for q in queries if q.split != split]
+    mine = [q for q in queries if q.split == split]
+    halves = (mine[0::2], mine[1::2])
+    saved = kb.rank_weights, kb.rank_bias, kb.answer_weights, kb.answer_bias
+    out: dict[str, Any] = {}
+    try:
+        for name, test, other in (("first_half", halves[0], halves[1]), ("second_half", halves[1], halves[0])):
+            out[name] = {}
+            for label, train in (("without_split", rest), ("with_other_half", rest + other)):
+                model = fit_on(kb, train, l2=l2, rank_l2=rank_l2, min_rejection=min_rejection)
+                out[name][label] = {"threshold": model.threshold, **_with_langs(run_queries(kb, test), model.threshold)}
+    finally:
+        kb.rank_weights, kb.rank_bias, kb.answer_weights, kb.answer_bias = saved
+    return out
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -453,6 +483,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--fit", action="store_true", help="Fit the models on --splits and print them.")
     parser.add_argument("--cv", action="store_true", help="Two-fold cross-validation within the tuning splits.")
+    parser.add_argument("--halves", metavar="SPLIT", help="Fit without SPLIT and with half of it; measure on the other half.")
     parser.add_argument("--splits", default=",".join(TUNING_SPLITS))
     parser.add_argument("--l2", type=float, default=L2)
     parser.add_argument("--rank-l2", type=float, default=RANK_L2)
@@ -464,6 +495,13 @@ if __name__ == "__main__":
             for lang, lm in m["per_lang"].items():
                 print(f"{fold} {lang}: threshold {m['threshold']} hit@1 {lm['hit_at_1']} hit@3 {lm['hit_at_3']} "
                       f"MRR {lm['mrr']} OOD rejection {lm['ood_rejection']} false refusals {lm['false_refusal']}")
+    if arguments.halves:
+        for half, fits in halves_check(arguments.halves, l2=arguments.l2, rank_l2=arguments.rank_l2,
+                                       min_rejection=arguments.target).items():
+            for label, m in fits.items():
+                for lang, lm in m["per_lang"].items():
+                    print(f"{half} {label} {lang}: threshold {m['threshold']} hit@3 {lm['hit_at_3']:.3f} "
+                          f"OOD rejection {lm['ood_rejection']} false refusals {lm['false_refusal']:.3f}")
     if arguments.fit:
         splits = tuple(s.strip() for s in arguments.splits.split(",") if s.strip())
         model = fit_model(splits=splits, l2=arguments.l2, rank_l2=arguments.rank_l2, min_rejection=arguments.target)

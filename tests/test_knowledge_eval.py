@@ -83,6 +83,15 @@ def test_fitting_refuses_the_held_out_split():
         fit_model(kb=SimpleNamespace(build=lambda: None), splits=("retrieval_a", "retrieval_d"))
 
 
+def test_halves_check_only_takes_a_tuning_split():
+    from types import SimpleNamespace
+
+    from shoeagent.knowledge.evaluate import halves_check
+
+    with pytest.raises(ValueError, match="not a tuning split"):
+        halves_check("retrieval_d", kb=SimpleNamespace(build=lambda: None))
+
+
 def test_report_separates_tuning_and_held_out_splits():
     from shoeagent.knowledge.evaluate import report
 
