@@ -251,6 +251,7 @@ def english_words() -> frozenset[str]:
 _NOT_NEIGHBOURS = ZH_PARTICLES | ZH_WEAK
 # A correction must not change what the question is about: 霉屑 (mold flakes on laundry) is not 霉鞋.
 _NEVER_WRITTEN = frozenset("鞋靴")
+_NEVER_REPLACEMENTS = _NOT_NEIGHBOURS | _NEVER_WRITTEN
 _PINYIN_TABLE = Path(__file__).resolve().parent / "data" / "pinyin_chars.tsv"
 _WORDS_LIST = Path(__file__).resolve().parent / "data" / "english_words.txt"
 # Initials and finals that many Taiwanese speakers (and their typing) do not tell apart.
@@ -308,9 +309,9 @@ class Speller:
         # and is never a particle or question word (害 must not become 還), nor 鞋 or 靴 (_NEVER_WRITTEN).
         for bigram in bigrams:
             first, second = bigram
-            if second in readings and second not in _NOT_NEIGHBOURS | _NEVER_WRITTEN:
+            if second in readings and second not in _NEVER_REPLACEMENTS:
                 self._homophones.setdefault((first, fuzzy_pinyin(readings[second][0]), 1), []).append(second)
-            if first in readings and first not in _NOT_NEIGHBOURS | _NEVER_WRITTEN:
+            if first in readings and first not in _NEVER_REPLACEMENTS:
                 self._homophones.setdefault((second, fuzzy_pinyin(readings[first][0]), 0), []).append(first)
         for words, _ in SYNONYMS.values():
             counts.update({w: 1 for w in words if w not in counts})
