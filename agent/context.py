@@ -89,6 +89,12 @@ class Context:
 
         return float(RELEVANCE_THRESHOLD)
 
+    def score_bar(self, scope_confirmed: bool) -> float:
+        """The score a hit needs to become a source: the relevance threshold, or the lower
+        ``confirmed_threshold`` when the router's rules already placed the question in the domain."""
+        threshold = self.get_threshold()
+        return min(threshold, self.confirmed_threshold) if scope_confirmed else threshold
+
     def get_classify(self) -> Callable[[str], Any]:
         if self.classify is not None:
             return self.classify

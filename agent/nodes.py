@@ -162,9 +162,7 @@ def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     search = ctx.get_retriever()
     route_filter = state.route if state.route in SEARCH_ROUTES else None
     hits = search(state.retrieval_query, k=ctx.k, route=route_filter, lang=state.lang)
-    threshold = ctx.get_threshold()
-    if state.scope_confirmed:
-        threshold = min(threshold, ctx.confirmed_threshold)
+    threshold = ctx.score_bar(state.scope_confirmed)
     sources = [_source_from_hit(h, state.lang) for h in hits if float(_get(h, "score", 0.0) or 0.0) >= threshold]
     sources = sources[: ctx.max_sources]
     _emit(runtime, "sources", sources=sources)

@@ -196,16 +196,14 @@ def _agent_gate(threshold: float | None) -> Any:
     question is about the domain; see agent.nodes.retrieve)."""
     from shoeagent.agent.context import Context
     from shoeagent.agent.router import classify
-    from shoeagent.knowledge.store import RELEVANCE_THRESHOLD
 
-    bar = RELEVANCE_THRESHOLD if threshold is None else threshold
-    confirmed_bar = min(bar, Context().confirmed_threshold)
+    context = Context(relevance_threshold=threshold)
 
     def gate(query: str) -> float | None:
         decision = classify(query)
         if decision.route == "out_of_scope":
             return None
-        return confirmed_bar if decision.confirmed else bar
+        return context.score_bar(decision.confirmed)
 
     return gate
 

@@ -16,9 +16,7 @@ def assert_reaches(kb, query, expected):
 
     hits = kb.search(query, k=3)
     assert expected & {h.id for h in hits}, [(h.id, round(h.score, 3)) for h in hits]
-    bar = store.RELEVANCE_THRESHOLD
-    if classify(query).confirmed:
-        bar = min(bar, Context().confirmed_threshold)
+    bar = Context().score_bar(classify(query).confirmed)
     assert hits[0].score >= bar, (hits[0].id, round(hits[0].score, 3), bar)
 
 
