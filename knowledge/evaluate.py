@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -419,6 +420,16 @@ def fit_model(kb: Any = None, splits: tuple[str, ...] = TUNING_SPLITS, l2: float
     return fit_on(kb, _tuning_queries(kb, splits), l2=l2, rank_l2=rank_l2, min_rejection=min_rejection)
 
 
+@contextmanager
+def _weights_kept(kb: Any) -> Iterator[None]:
+    """Let experiments refit ``kb``'s scoring models; its own weights are back afterwards."""
+    saved = kb.rank_weights, kb.rank_bias, kb.answer_weights, kb.answer_bias
+    try:
+        yield
+    finally:
+        kb.rank_weights, kb.rank_bias, kb.answer_weights, kb.answer_bias = saved
+
+
 def cross_validate(kb: Any = None, l2: float = L2, rank_l2: float = RANK_L2,
                    min_rejection: float = TARGET_REJECTION) -> dict[str, Any]:
     """Two-fold check on the tuning data only: fit on A plus every other out-of-domain question of
@@ -434,15 +445,12 @@ def cross_validate(kb: Any = None, l2: float = L2, rank_l2: float = RANK_L2,
         [q for q in queries if q.split == "retrieval_a"] + extra[0::2],
         [q for q in queries if q.split == "retrieval_b"] + extra[1::2],
     )
-    saved = kb.rank_weights, kb.rank_bias, kb.answer_weights, kb.answer_bias
     out: dict[str, Any] = {}
-    try:
+    with _weights_kept(kb):
         for name, train, test in (("a_to_b", folds[0], folds[1]), ("b_to_a", folds[1], folds[0])):
             model = fit_on(kb, train, l2=l2, rank_l2=rank_l2, min_rejection=min_rejection)
             results = run_queries(kb, test)
             out[name] = {"threshold": model.threshold, **_with_langs(results, model.threshold)}
-    finally:
-        kb.rank_weights, kb.rank_bias, kb.answer_weights, kb.answer_bias = saved
     return out
 
 
@@ -462,16 +470,13 @@ def halves_check(split: str, kb: Any = None, l2: float = L2, rank_l2: float = RA
     rest = [q for q in queries if q.split != split]
     mine = [q for q in queries if q.split == split]
     halves = (mine[0::2], mine[1::2])
-    saved = kb.rank_weights, kb.rank_bias, kb.answer_weights, kb.answer_bias
     out: dict[str, Any] = {}
-    try:
+    with _weights_kept(kb):
         for name, test, other in (("first_half", halves[0], halves[1]), ("second_half", halves[1], halves[0])):
             out[name] = {}
             for label, train in (("without_split", rest), ("with_other_half", rest + other)):
                 model = fit_on(kb, train, l2=l2, rank_l2=rank_l2, min_rejection=min_rejection)
                 out[name][label] = {"threshold": model.threshold, **_with_langs(run_queries(kb, test), model.threshold)}
-    finally:
-        kb.rank_weights, kb.rank_bias, kb.answer_weights, kb.answer_bias = saved
     return out
 
 
