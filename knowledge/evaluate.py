@@ -500,6 +500,8 @@ if __name__ == "__main__":
             for lang, lm in m["per_lang"].items():
                 print(f"{fold} {lang}: threshold {m['threshold']} hit@1 {lm['hit_at_1']} hit@3 {lm['hit_at_3']} "
                       f"MRR {lm['mrr']} OOD rejection {lm['ood_rejection']} false refusals {lm['false_refusal']}")
+    if arguments.halves and arguments.halves not in TUNING_SPLITS:
+        parser.error(f"--halves takes a tuning split ({', '.join(TUNING_SPLITS)}), not {arguments.halves}")
     if arguments.halves:
         for half, fits in halves_check(arguments.halves, l2=arguments.l2, rank_l2=arguments.rank_l2,
                                        min_rejection=arguments.target).items():
