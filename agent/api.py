@@ -171,6 +171,31 @@ class ShoeAgent:
         except Exception as exc:  # the first question builds, routes and searches again and says what is wrong
             log.warning("the agent did not fully load ahead of the first question: %s", exc)
 
+    def read_ahead(self, question: str, thread_id: str | None = None, cancel: threading.Event | None = None) -> int:
+        """Have the model read the prompt ``question`` would get, before it is asked; the number of
+        tokens read (0 when the backend cannot keep them, or the question would be refused).
+
+        The chat calls this while the user types (see :mod:`shoeagent.agent.read_ahead`), so that
+        when the question is sent its answer starts after reading only what changed. It is only a
+        head start: it never raises, records nothing, and ``cancel`` stops it within one chunk.
+        """
+        try:
+            llm = self._get_llm()
+            if not llm.reads_ahead:
+                return 0
+            from shoeagent.agent.read_ahead import prompt_for
+
+            text = check_question(question)
+            thread_id = check_thread_id(thread_id)
+            history = self.history(thread_id) if thread_id else []
+            if cancel is not None and cancel.is_set():
+                return 0
+            messages = prompt_for(text, history, self._context(cancel))
+            return llm.prefill(messages, cancel=cancel) if messages else 0
+        except Exception as exc:  # noqa: BLE001 - the question itself will meet and report any problem
+            log.info("read-ahead skipped: %s: %s", type(exc).__name__, redact(str(exc)))
+            return 0
+
     def _fallback_llm(self) -> Any:
         from shoeagent.agent.llm import cached_embedded_backend
 

@@ -15,6 +15,7 @@ LangChain accept. Heavy libraries are imported inside functions.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -23,9 +24,11 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from shoeagent import paths
+
+log = logging.getLogger("shoeagent.agent")
 
 CHATML_STOPS = ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -59,6 +62,8 @@ class ChatBackend:
     can_stream: bool = True
     context_window: int = 4096
     notes: list[str] = field(default_factory=list)
+    reads_ahead: ClassVar[bool] = False
+    """:meth:`prefill` keeps what it reads for the next answer (the embedded backend)."""
 
     def stream(
         self,
@@ -88,8 +93,17 @@ class ChatBackend:
         """Load whatever the first answer would otherwise wait for (the embedded backend also reads
         ``system_prompt`` ahead, see :meth:`EmbeddedBackend.cache_system_prompt`)."""
 
+    def prefill(self, messages: Sequence[dict[str, str]], *, cancel: threading.Event | None = None) -> int:
+        """Read the prompt of ``messages`` ahead of its answer, where the backend can keep it; returns
+        the number of tokens read (0: this backend reads nothing ahead)."""
+        return 0
+
 
 # --------------------------------------------------------------------------- embedded (llama.cpp)
+
+PREFILL_CHUNK = 128
+"""Tokens per llama.cpp call when reading a prompt ahead (:meth:`EmbeddedBackend.prefill`): about a
+quarter of a second here, and as fast per token as one call for the whole prompt."""
 
 _ENGINE_LOCK = threading.Lock()
 _GENERATION_LOCK = threading.Lock()
@@ -125,6 +139,7 @@ class EmbeddedBackend(ChatBackend):
 
     path: Path = field(default_factory=lambda: Path())
     repeat_penalty: float = 1.15
+    reads_ahead: ClassVar[bool] = True
 
     def engine(self) -> Any:
         return _load_engine(self.path, self.context_window)
@@ -140,13 +155,60 @@ class EmbeddedBackend(ChatBackend):
         Every answer's prompt starts with it, and llama.cpp skips the longest prefix it still holds,
         so the first answer then reads only its sources and question, like every later one does.
         """
+        self.prefill([{"role": "system", "content": system_prompt}, {"role": "user", "content": ""}])
+
+    def prompt_tokens(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        """The tokens ``create_chat_completion`` gives llama.cpp for ``messages``: the GGUF's own chat
+        template, rendered and tokenized the way llama-cpp-python's template handler does it."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
         engine = self.engine()
-        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": ""}]
+        template = engine.metadata.get("tokenizer.chat_template")
+        if engine.chat_format != "chat_template.default" or not template:
+            raise BackendError(f"{self.path.name} answers through chat format {engine.chat_format!r}, not its own template")
+
+        def text(token: int) -> str:
+            return engine._model.token_get_text(token) if token != -1 else ""
+
+        formatter = Jinja2ChatFormatter(template=template, eos_token=text(engine.token_eos()), bos_token=text(engine.token_bos()))
+        result = formatter(messages=list(messages))
+        return engine.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+    def prefill(self, messages: Sequence[dict[str, str]], *, cancel: threading.Event | None = None) -> int:
+        """Read the prompt of ``messages`` into llama.cpp's cache, PREFILL_CHUNK tokens at a time.
+
+        A later answer whose prompt starts the same way reads only the rest: llama.cpp keeps the
+        longest prefix it holds. The prompt's last token is left for that answer to read, so its
+        logits come from a live decode. ``cancel`` stops between chunks (what was read stays cached),
+        so a question sent mid-way waits at most one chunk. Tokens the cache already holds are not
+        read again.
+        """
+        try:
+            tokens = self.prompt_tokens(messages)[:-1]
+        except (ValueError, RuntimeError) as exc:  # BackendError included: nothing is read ahead
+            log.info("prefill skipped: %s", exc)
+            return 0
+        engine = self.engine()
+        if len(tokens) >= engine.n_ctx():
+            return 0  # the answer itself will report the overflow
+        read = 0
         with _GENERATION_LOCK:
+            held = engine.input_ids[: engine.n_tokens].tolist()
+            start = 0
+            while start < min(len(held), len(tokens)) and held[start] == tokens[start]:
+                start += 1
+            engine.n_tokens = start  # eval() drops the cache beyond this point before reading on
             try:
-                engine.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, seed=42)
+                for first in range(start, len(tokens), PREFILL_CHUNK):
+                    if cancel is not None and cancel.is_set():
+                        break
+                    chunk = tokens[first : first + PREFILL_CHUNK]
+                    engine.eval(chunk)
+                    read += len(chunk)
             except (ValueError, RuntimeError) as exc:
+                engine.reset()
                 raise BackendError(f"llama.cpp failed: {exc}") from exc
+        return read
 
     def count_tokens(self, text: str) -> int:
         return len(self.engine().tokenize(text.encode("utf-8"), add_bos=False, special=False))

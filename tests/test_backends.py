@@ -193,22 +193,16 @@ def test_embedded_engine_serialises_concurrent_generation():
 def test_the_system_prompt_read_ahead_is_the_prefix_of_every_answer_prompt():
     """warm_up reads the system prompt into llama.cpp's cache; a real answer's prompt (sources and question
     after it) starts with exactly those tokens, so llama.cpp skips them instead of reading them again."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
     from shoeagent.agent.prompts import SYSTEM_PROMPT, build_user_message
 
     backend = backends.embedded_backend()
+    backend.engine().reset()
     backend.warm_up(system_prompt=SYSTEM_PROMPT)
     engine = backend.engine()
     cached = [int(t) for t in engine._input_ids]
-    formatter = Jinja2ChatFormatter(
-        template=engine.metadata["tokenizer.chat_template"],
-        eos_token=engine._model.token_get_text(engine.token_eos()),
-        bos_token=engine._model.token_get_text(engine.token_bos()),
-    )
     question = build_user_message("How do I dry wet leather boots?", "[1] Drying: Stuff them with paper.")
-    rendered = formatter(messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}])
-    prompt = engine.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+    # prompt_tokens is what create_chat_completion reads (tests/test_read_ahead.py checks that).
+    prompt = backend.prompt_tokens([{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}])
     shared = 0
     for a, b in zip(cached, prompt):
         if a != b:

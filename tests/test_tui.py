@@ -90,6 +90,42 @@ async def test_question_streams_answer_with_route_tools_and_sources(store):
         assert app.screen.query_one("#prompt", Input).value == ""
 
 
+async def test_a_pause_in_typing_reads_the_question_ahead(store):
+    app, agent = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press(*"wh")
+        await pilot.pause(0.5)
+        assert agent.read_aheads == []  # too short to be worth reading
+        await pilot.press(*"ite spots on my boots")
+        assert agent.read_aheads == []  # still typing
+        await pilot.pause(0.5)
+        await app.workers.wait_for_complete()
+        assert [c["question"] for c in agent.read_aheads] == ["white spots on my boots"]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert agent.questions == ["white spots on my boots"]
+        thread = screen_of(app).thread_id
+        await pilot.press(*"and on suede?")
+        await pilot.pause(0.5)
+        await app.workers.wait_for_complete()
+        assert agent.read_aheads[-1] == {"question": "and on suede?", "thread_id": thread, "cancelled": False}
+
+
+async def test_sending_the_question_stops_its_read_ahead(store):
+    app, agent = make_app(store)
+    agent.read_ahead_hold = 30.0
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press(*"white spots on my boots")
+        await pilot.pause(0.5)
+        assert len(agent.read_aheads) == 1  # reading ahead (held until cancelled)
+        await pilot.press("enter")
+        await settle(app, pilot)  # would wait 30 s if sending did not stop it
+        assert agent.read_aheads[0]["cancelled"] and agent.questions == ["white spots on my boots"]
+        assert app.screen.query(AnswerMessage).last().state == "done"
+
+
 async def test_escape_cancels_generation(store):
     slow = Script(tokens=[f"word{i} " for i in range(200)], token_delay=0.02)
     app, agent = make_app(store, slow)

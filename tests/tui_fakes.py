@@ -124,6 +124,8 @@ class FakeAgent:
         self.questions: list[str] = []
         self.tokens_yielded = 0
         self.warmed = threading.Event()
+        self.read_aheads: list[dict[str, Any]] = []
+        self.read_ahead_hold = 0.0  # a read-ahead takes this long unless cancelled
 
     backend_name = "embedded"
     model_name = "shoemold-fake"
@@ -133,6 +135,14 @@ class FakeAgent:
         if self.warm_up_error is not None:
             raise self.warm_up_error
         self.warmed.set()
+
+    def read_ahead(self, question: str, thread_id: str | None = None, cancel: threading.Event | None = None) -> int:
+        call = {"question": question, "thread_id": thread_id, "cancelled": False}
+        self.read_aheads.append(call)
+        if cancel is not None and cancel.wait(self.read_ahead_hold):
+            call["cancelled"] = True
+            return 0
+        return len(question)
 
     def stream(self, question: str, thread_id: str | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
         self.questions.append(question)

@@ -3,7 +3,9 @@
 It owns the conversation logic. The agent is built and warmed up in a background thread so the first
 paint never waits for the model; each question runs ``agent.stream()`` in a thread worker whose
 events are handed to the UI thread with ``call_from_thread``. Esc sets the ``cancel`` event the agent
-watches and the worker stops consuming.
+watches and the worker stops consuming. While the user types, each pause has the agent read the prompt
+of the text so far ahead (``agent.read_ahead``, see :mod:`shoeagent.agent.read_ahead`); sending the
+question stops it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ the **tools** it ran and the **sources** it cites (right panel; Enter opens one)
 # How often streamed tokens are drawn. The worker never waits for the UI per token (that would
 # throttle the model to the UI's pace); it appends to a buffer the UI drains at this rate.
 FLUSH_INTERVAL_S = 1 / 15
+
+# When typing pauses this long, the agent reads the prompt the text so far would get (``read_ahead``):
+# the question's answer then starts after reading only what changed since, instead of the whole prompt.
+READ_AHEAD_PAUSE_S = 0.35
+READ_AHEAD_MIN_CHARS = 4
 
 
 @dataclass
@@ -119,6 +126,8 @@ class ChatScreen(Screen[None]):
         self.generation: Generation | None = None
         self.selected: AnswerMessage | None = None
         self._flush_timer: Timer | None = None
+        self._read_ahead_timer: Timer | None = None
+        self._read_ahead_cancel = threading.Event()
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -299,6 +308,37 @@ class ChatScreen(Screen[None]):
     def answers(self) -> list[AnswerMessage]:
         return list(self.transcript.query(AnswerMessage))
 
+    # --- reading ahead while the user types ---------------------------------------------------
+
+    def _stop_read_ahead(self) -> None:
+        """Cancel the pending pause timer and stop a read-ahead in progress (within one chunk)."""
+        if self._read_ahead_timer is not None:
+            self._read_ahead_timer.stop()
+            self._read_ahead_timer = None
+        self._read_ahead_cancel.set()
+
+    @on(Input.Changed, "#prompt")
+    def _typed(self, event: Input.Changed) -> None:
+        self._stop_read_ahead()
+        if len(event.value.strip()) >= READ_AHEAD_MIN_CHARS:
+            self._read_ahead_timer = self.set_timer(READ_AHEAD_PAUSE_S, partial(self._pause_in_typing, event.value))
+
+    def _pause_in_typing(self, text: str) -> None:
+        self._read_ahead_timer = None
+        read_ahead = getattr(self.agent, "read_ahead", None)
+        if read_ahead is None or self.generation is not None or not self.agent_ready.is_set():
+            return
+        self._read_ahead_cancel = cancel = threading.Event()
+        self._read_ahead(read_ahead, text, self.thread_id, cancel)
+
+    @work(thread=True, group="read_ahead", exit_on_error=False)
+    def _read_ahead(self, read_ahead: Any, text: str, thread_id: str | None, cancel: threading.Event) -> None:
+        from shoeagent.agent.safety import clean_text
+
+        question = clean_text(text)
+        if question and not cancel.is_set():
+            read_ahead(question, thread_id=thread_id, cancel=cancel)
+
     # --- asking ------------------------------------------------------------------------------
 
     def _busy(self, doing: str) -> bool:
@@ -311,6 +351,7 @@ class ChatScreen(Screen[None]):
     async def _submitted(self, event: Input.Submitted) -> None:
         from shoeagent.agent.safety import clean_text
 
+        self._stop_read_ahead()  # the answer waits for at most one chunk of it
         # What the agent will see: control and invisible characters gone, so an input of only those asks nothing.
         question = clean_text(event.value)
         if not question or self._busy("asking again"):
