@@ -36,7 +36,7 @@ QUALITY_COLUMNS = (
     ("refusal_accuracy", "Refusal acc. (OOD)", 2),
     ("false_refusal_rate", "False refusals", 2),
 )
-NAMES = ("startup", "retrieval", "scale", "threads", "agent", "conversation", "ablation", "training", "export", "tui")
+NAMES = ("startup", "retrieval", "scale", "threads", "agent", "read_ahead", "conversation", "ablation", "training", "export", "tui")
 COLORS = {"base": "#9aa5b1", "base_retrieval": "#d9a441", "lora": "#5b8fb9", "agent": "#2f7d6d"}
 
 
@@ -225,6 +225,8 @@ def speed_section(data: dict[str, Any], charts: dict[str, str]) -> list[str]:
     else:
         lines.append(_not_run("agent"))
 
+    lines += read_ahead_section(data.get("read_ahead"))
+
     threads = data.get("threads")
     if threads and threads.get("settings"):
         lines += [
@@ -313,6 +315,30 @@ def speed_section(data: dict[str, Any], charts: dict[str, str]) -> list[str]:
         if not data.get(name):
             lines.append(_not_run(name))
     return lines
+
+
+def read_ahead_section(result: dict[str, Any] | None) -> list[str]:
+    """Time to first token when the chat read the prompt ahead during a pause in typing."""
+    lines = ["### Reading the prompt ahead while the user types (same questions, same run)", ""]
+    if not result:
+        return lines + [_not_run("read_ahead"), ""]
+    lines += [
+        f"{result.get('n')} in-domain questions (languages alternating), `{result.get('model')}`, each case from the state "
+        f"after `warm_up` ({_load_note(result)}). *paused*: `read_ahead` on the whole question before it is sent; "
+        f"*partial*: on its first {fmt(100 * (result.get('partial_share') or 0), 0)}% of characters.",
+        "",
+        "| Case | TTFT p50 | en | zh | Ratio to none | Read-ahead p50 (tokens) | Same answer as none |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in ("none", "paused", "partial"):
+        item = result.get(case) or {}
+        share = ratio(item.get("ttft_s_p50"), (result.get("none") or {}).get("ttft_s_p50"))
+        lines.append(
+            f"| {case} | {fmt(item.get('ttft_s_p50'))} s | {fmt(item.get('ttft_s_p50_en'))} s | {fmt(item.get('ttft_s_p50_zh'))} s | "
+            f"{fmt(share)}× | {fmt(item.get('read_ahead_s_p50'))} s ({fmt(item.get('tokens_read_ahead_p50'), 0)}) | "
+            f"{fmt(100 * (item.get('same_answer_as_none') or 0), 0)}% |"
+        )
+    return lines + [""]
 
 
 def growth_section(data: dict[str, Any], charts: dict[str, str]) -> list[str]:

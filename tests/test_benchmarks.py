@@ -100,6 +100,13 @@ def _canned(bench: Path) -> None:
                      "shoeagent": {"name": "shoeagent", "tokens_per_s": 63.1, "wall_s": 40.0, "steps": 2}},
         "export": {"quants": ["q8_0"], "seconds": 75.0, "goal_seconds": 90.0, "parity_checked": True,
                    "stage_seconds": {"load base model": 30.0}, "parity": {"q8_0": {"passed": True}}},
+        "read_ahead": {"n": 16, "model": "shoemold", "partial_share": 2 / 3, "machine": {"load_average": [1.1, 1.0, 1.0]},
+                       "none": {"ttft_s_p50": 1.01, "ttft_s_p50_en": 0.56, "ttft_s_p50_zh": 1.49, "read_ahead_s_p50": 0.0,
+                                "tokens_read_ahead_p50": 0, "same_answer_as_none": 1.0},
+                       "paused": {"ttft_s_p50": 0.05, "ttft_s_p50_en": 0.04, "ttft_s_p50_zh": 0.06, "read_ahead_s_p50": 1.11,
+                                  "tokens_read_ahead_p50": 442, "same_answer_as_none": 0.8125},
+                       "partial": {"ttft_s_p50": 0.56, "ttft_s_p50_en": 0.45, "ttft_s_p50_zh": 0.76, "read_ahead_s_p50": 0.76,
+                                   "tokens_read_ahead_p50": 291, "same_answer_as_none": 1.0}},
         "startup": {"runs": 5, "import_shoeagent_s": 0.01, "python_bare_s": 0.05, "importtime_shoeagent_s": 0.006, "cli_help_s": 0.5},
         "tui": {"goal_s": 2.0, "launch_to_paint_s": {"median": 0.8, "max": 1.0, "runs": [0.8, 0.7, 1.0]},
                 "model_ready_s": {"median": 2.5}},
@@ -124,6 +131,7 @@ def test_report_renders_tables_and_charts_from_canned_results(tmp_path):
     assert "| 15,000 | 30,000 | 75.0 s | 16.00 ms | 32.00 ms | 13.91× |" in text
     assert "| 20 | 1.50 s | 50 ms | 2.00 s | 600 |" in text
     assert "| 169 | 2438 | 5.50 ms | 9.10 ms |" in text
+    assert "| paused | 0.05 s | 0.04 s | 0.06 s | 0.05× | 1.11 s (442) | 81% |" in text
     assert "Not run yet" not in text and "Smoke run" not in text
     for chart in ("ablation", "speed", "scale", "conversation"):
         assert f"](bench/{chart}.png)" in text
@@ -136,7 +144,7 @@ def test_report_says_what_was_not_run(tmp_path):
     bench = tmp_path / "bench"
     bench.mkdir()
     text = report_module.render(bench, tmp_path / "b.md").read_text(encoding="utf-8")
-    for name in ("ablation", "agent", "retrieval", "training", "scale", "conversation"):
+    for name in ("ablation", "agent", "retrieval", "training", "scale", "conversation", "read_ahead"):
         assert f"`python benchmarks/run_all.py --only {name}`" in text
     assert not list(bench.glob("*.png"))
 
@@ -178,7 +186,7 @@ def test_bench_command_runs_a_benchmark_and_writes_the_report(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # Slow: every benchmark for real, a few items each (the model-free parts and the embedded model)
 
-QUICK = ("startup", "retrieval", "scale", "threads", "agent", "conversation", "ablation", "tui")
+QUICK = ("startup", "retrieval", "scale", "threads", "agent", "read_ahead", "conversation", "ablation", "tui")
 
 
 @pytest.fixture
@@ -217,6 +225,11 @@ def test_quick_run_of_the_benchmarks_writes_sane_json_and_the_report(tmp_path, f
     assert _finite(agent["decode_tokens_per_s"]) and agent["decode_tokens_per_s"] > 0
     assert agent["e2e_over_raw_first_draft"]["total"] >= agent["e2e_over_raw"]["total"] > 0
     assert agent["ttft_s"]["p50"] is None or agent["ttft_s"]["p50"] > 0
+
+    read_ahead = data["read_ahead"]
+    assert read_ahead["n"] == 1 and [r["case"] for r in read_ahead["rows"]] == ["none", "paused", "partial"]
+    paused = read_ahead["rows"][1]
+    assert paused["tokens_read_ahead"] > 50 and paused["ttft_s"] > 0  # the whole prompt but its last token was read ahead
 
     conversation = data["conversation"]
     assert conversation["turns"] == 2 and conversation["stored_messages"] == 4
