@@ -24,6 +24,15 @@ def _env_field(default: Any, env: str, description: str) -> Any:
     return field(default=default, metadata={"description": description, "env": env})
 
 
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("use 1/0, true/false, yes/no or on/off")
+
+
 def _injected(description: str) -> Any:
     return field(default=None, metadata={"description": description})
 
@@ -41,6 +50,10 @@ class Context:
     k: int = _env_field(4, "SHOEAGENT_K", "How many knowledge passages to retrieve.")
     max_sources: int = _env_field(3, "SHOEAGENT_MAX_SOURCES", "At most this many knowledge passages become numbered sources (tool results come on top).")
     max_retries: int = _env_field(1, "SHOEAGENT_MAX_RETRIES", "Redrafts allowed after verify rejects the first draft.")
+    redraft_thin: bool = _env_field(
+        False, "SHOEAGENT_REDRAFT_THIN",
+        "Redraft a draft rejected only for keeping too few key facts, instead of composing the answer at once.",
+    )
     max_tokens: int = _env_field(320, "SHOEAGENT_MAX_TOKENS", "Most tokens the model may generate per draft (Chinese needs ~2.7x English).")
     temperature: float = _env_field(0.2, "SHOEAGENT_TEMPERATURE", "Sampling temperature of the first draft (redrafts use 0).")
     confirmed_threshold: float = _env_field(
@@ -70,7 +83,7 @@ class Context:
                 continue
             raw = os.environ[env]
             try:
-                value = type(f.default)(raw)
+                value = _parse_bool(raw) if isinstance(f.default, bool) else type(f.default)(raw)
             except ValueError as exc:
                 raise ValueError(f"{env}={raw!r} is not a valid {type(f.default).__name__}: {exc}") from None
             setattr(self, f.name, value)

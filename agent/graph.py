@@ -2,7 +2,7 @@
 
     route -> retrieve -> tools -> generate -> verify -> finalize
       |         |          |                    |-> generate (one bounded redraft)
-      |         |          |                    '-> compose -> finalize
+      |         |          |                    '-> compose -> finalize (after the redraft, or a thin draft)
       '---------'----------'-> refuse -> finalize
 
 Every loop is bounded by the retry counter in the state (``attempts`` against

@@ -98,6 +98,7 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "draft": "",
         "attempts": 0,
         "verify_reasons": [],
+        "thin_draft": False,
         "repaired": False,
         "composed": False,
         "grounded": False,
@@ -370,12 +371,21 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if added:
             notes.append(f"added the top source's key facts the draft left out: {', '.join(added)}")
         return {"answer": draft, "grounded": True, "verify_reasons": [], "repaired": state.attempts > 1, "notes": notes}
-    return {"verify_reasons": report.reasons, "repaired": True}
+    return {"verify_reasons": report.reasons, "thin_draft": report.thin, "repaired": True}
 
 
 def after_verify(state: State, runtime: Runtime[Context]) -> Literal["finalize", "generate", "compose"]:
+    """A rejected draft gets one bounded redraft, except a thin one (grounded, but too few key facts).
+
+    Composition states exactly the top sources' key-fact sentences, which is what a thin draft lacks;
+    a redraft of it rarely does better with the embedded model (on the agent evaluation, 3 of 30
+    such redrafts passed, at 2.3 s each) while the other failures (copied layout, unsupported
+    numbers, wrong language) were fixed by 4 of 14. ``Context.redraft_thin`` restores the redraft.
+    """
     if state.cancelled or state.grounded:
         return "finalize"
+    if state.thin_draft and not runtime.context.redraft_thin:
+        return "compose"
     if state.draft and state.attempts <= runtime.context.max_retries:
         return "generate"
     return "compose"

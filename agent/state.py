@@ -78,6 +78,9 @@ class State(InputState):
     verify_reasons: list[str] = field(default_factory=list)
     """Why verify rejected the latest draft (empty when it passed)."""
 
+    thin_draft: bool = False
+    """Verify rejected the latest draft only for keeping too few key facts (see ``VerifyReport.thin``)."""
+
     repaired: bool = False
     composed: bool = False
     grounded: bool = False

@@ -89,6 +89,9 @@ class VerifyReport:
     unsupported_numbers: list[str] = field(default_factory=list)
     fact_share: float = 1.0
     citations: list[int] = field(default_factory=list)
+    thin: bool = False
+    """The draft failed only because it keeps too few of the top sources' key facts: it is cited,
+    supported, in the right language and well formed, but says too little."""
 
 
 def normalize(text: str) -> str:
@@ -210,7 +213,8 @@ def verify_draft(
     facts = [f for s in [s for s in sources if s.get("kind", "kb") == "kb"][:top_n] for f in s.get("key_facts") or []]
     normalized = normalize(text)
     share = sum(fact_present(f, normalized) for f in facts) / len(facts) if facts else 1.0
-    if share < min_fact_share:
+    thin = share < min_fact_share
+    if thin:
         reasons.append(f"keeps {share:.0%} of the key facts (needs {min_fact_share:.0%})")
 
     body = _CITATION.sub(" ", text)
@@ -231,7 +235,8 @@ def verify_draft(
         reasons.append("copies the prompt's layout (Sources:, [n] Title:) instead of answering")
 
     return VerifyReport(
-        ok=not reasons, reasons=reasons, unsupported_numbers=unsupported, fact_share=share, citations=cited
+        ok=not reasons, reasons=reasons, unsupported_numbers=unsupported, fact_share=share, citations=cited,
+        thin=thin and len(reasons) == 1,
     )
 
 

@@ -75,6 +75,15 @@ def summary(values: Sequence[float], digits: int = 3) -> dict[str, float | None]
     }
 
 
+def report(result: dict[str, Any], out: Path | None) -> int:
+    """A benchmark script's ending: the result to ``out`` (when given) and, without its per-item
+    ``rows``, as one JSON line on stdout. Returns the exit status."""
+    if out:
+        write_json(out, result)
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, ensure_ascii=False))
+    return 0
+
+
 def write_json(path: Path | str, data: Any) -> Path:
     """Write ``data`` as indented UTF-8 JSON atomically (temp file in the same folder, then os.replace)."""
     return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -26,7 +26,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import machine, write_json  # noqa: E402
+from benchmarks.common import machine, report  # noqa: E402
 
 QUESTIONS = {"en": "How do I clean mold off my leather boots?", "zh": "皮鞋發霉了要怎麼清理？"}
 
@@ -99,10 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     result = run(args.runs)
-    if args.out:
-        write_json(args.out, result)
-    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, ensure_ascii=False))
-    return 0
+    return report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, machine, pct, write_json  # noqa: E402
+from benchmarks.common import REPO, machine, pct, report  # noqa: E402
 
 CASES = ("none", "paused", "partial")
 PARTIAL_SHARE = 2 / 3
@@ -129,10 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.n <= 80:
         parser.error("--n must be between 1 and 80")
     result = run(args.n)
-    if args.out:
-        write_json(args.out, result)
-    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, ensure_ascii=False))
-    return 0
+    return report(result, args.out)
 
 
 if __name__ == "__main__":

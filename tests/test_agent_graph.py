@@ -91,6 +91,40 @@ def test_two_bad_drafts_are_replaced_by_a_composed_answer_with_only_supported_nu
     assert any("composed from the sources" in n for n in answer.notes)
 
 
+THIN = "Cold slows mold on shoes but does not kill it [1]."  # cited and supported, but none of the key facts
+
+
+def test_a_thin_draft_is_composed_at_once_instead_of_redrafted():
+    agent, llm = make_agent(THIN, GOOD_EN)
+    answer = agent.ask("How do I stop my leather boots going moldy?")
+    assert len(llm.chat.seen) == 1  # no redraft
+    assert answer.grounded and answer.repaired and "60-70% [1]" in answer.text and "50-60%" in answer.text
+    assert any("keeps 0% of the key facts" in n and "composed from the sources" in n for n in answer.notes)
+
+
+def test_a_thin_draft_is_redrafted_when_asked_and_other_failures_still_are(monkeypatch):
+    monkeypatch.setenv("SHOEAGENT_REDRAFT_THIN", "yes")
+    agent, llm = make_agent(THIN, GOOD_EN)
+    answer = agent.ask("How do I stop my leather boots going moldy?")
+    assert len(llm.chat.seen) == 2 and answer.text == GOOD_EN
+    monkeypatch.delenv("SHOEAGENT_REDRAFT_THIN")
+    # Thin and with a number the sources lack: not only thin, so the redraft happens.
+    agent, llm = make_agent("Cold slows mold on shoes but does not kill it, even at 5°C [1].", GOOD_EN)
+    assert agent.ask("How do I stop my leather boots going moldy?").text == GOOD_EN and len(llm.chat.seen) == 2
+
+
+def test_a_boolean_setting_from_the_environment_is_parsed_or_refused(monkeypatch):
+    from shoeagent.agent.context import Context
+
+    monkeypatch.setenv("SHOEAGENT_REDRAFT_THIN", "0")
+    assert Context().redraft_thin is False
+    monkeypatch.setenv("SHOEAGENT_REDRAFT_THIN", "On")
+    assert Context().redraft_thin is True
+    monkeypatch.setenv("SHOEAGENT_REDRAFT_THIN", "maybe")
+    with pytest.raises(ValueError, match="SHOEAGENT_REDRAFT_THIN='maybe' is not a valid bool"):
+        Context()
+
+
 def test_retries_are_bounded_by_max_retries():
     bad = "Humidity of 99% is fine [1]."
     agent, llm = make_agent(bad, bad, bad, bad, max_retries=3)

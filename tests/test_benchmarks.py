@@ -262,3 +262,19 @@ def test_quick_run_of_the_benchmarks_writes_sane_json_and_the_report(tmp_path, f
     for chart in ("ablation", "speed", "scale", "conversation"):
         assert (out / f"{chart}.png").read_bytes().startswith(PNG_MAGIC)
     assert set(NAMES) >= set(QUICK)
+
+
+@pytest.mark.slow
+def test_setting_ab_asks_each_question_under_both_values_and_restores_the_setting(monkeypatch, fresh_store):
+    from benchmarks import setting_ab
+
+    monkeypatch.setenv("SHOEAGENT_MAX_TOKENS", "24")
+    with pytest.raises(SystemExit, match="SHOEAGENT_NOPE is not an agent setting"):
+        setting_ab.run("SHOEAGENT_NOPE", "1", "0", n=1, progress=False)
+    result = setting_ab.run("SHOEAGENT_MAX_TOKENS", "8", "16", n=1, progress=False)
+    row = result["rows"][0]
+    assert row["a_s"] > 0 and row["b_s"] > 0 and row["a_text"] and row["b_text"]
+    assert result["b_over_a"]["total"] > 0 and result["same_text"] in (0, 1)
+    import os
+
+    assert os.environ["SHOEAGENT_MAX_TOKENS"] == "24"
