@@ -38,21 +38,13 @@ def _merged(state: State, update: dict[str, Any]) -> State:
     return dataclasses.replace(state, **changes)
 
 
-def state_before_generate(question: str, history: Sequence[AnyMessage], context: Context) -> State:
-    """The turn's state as ``generate`` would receive it: routed, retrieved, tools run (or refused)."""
+def prompt_for(question: str, history: Sequence[AnyMessage], context: Context) -> list[dict[str, str]] | None:
+    """The messages ``generate`` would give the model for ``question`` after ``history``; None when
+    the graph would refuse it instead (out of scope, nothing relevant found)."""
     runtime = Runtime(context=context)
     state = State(question=question, messages=list(history))
     for node in (nodes.route, nodes.retrieve, nodes.tools):
         state = _merged(state, node(state, runtime))
         if state.refused:
-            break
-    return state
-
-
-def prompt_for(question: str, history: Sequence[AnyMessage], context: Context) -> list[dict[str, str]] | None:
-    """The messages ``generate`` would give the model for ``question`` after ``history``; None when
-    the graph would refuse it instead (out of scope, nothing relevant found)."""
-    state = state_before_generate(question, history, context)
-    if state.refused:
-        return None
+            return None
     return nodes.build_messages(state, context, context.get_llm(), redraft=False)

@@ -36,7 +36,19 @@ def _grouped(fids: list[int], n_features: int, *columns: tuple[list[float] | lis
     return starts, [np.asarray(values, dtype=dtype)[order] for values, dtype in columns]
 
 
-class LexicalIndex:
+class _Inverted:
+    """What both indexes share: feature ids (``_ids``) and each feature's slice bounds (``_bounds``,
+    plain ints: a query looks up dozens of spans) into their posting arrays (see :func:`_grouped`)."""
+
+    _ids: dict[str, int]
+    _bounds: list[int]
+
+    def _span(self, feature: str) -> tuple[int, int] | None:
+        fid = self._ids.get(feature)
+        return None if fid is None else (self._bounds[fid], self._bounds[fid + 1])
+
+
+class LexicalIndex(_Inverted):
     """Inverted index over documents' features with coverage-normalised BM25 scoring.
 
     Documents are texts, or their feature bags (:func:`.features.features`) when the caller has them
@@ -67,16 +79,12 @@ class LexicalIndex:
         self._starts, (self._docs, self._sat, self._weight) = _grouped(
             fids, len(self._ids), (docs, np.int32), (sats, np.float32), (weights, np.float32)
         )
-        self._bounds: list[int] = self._starts.tolist()  # plain ints: a query looks up dozens of spans
+        self._bounds = self._starts.tolist()
         self._unseen_idf = self._idf_of_df(0)
         # Each document's own idf-weighted mass, the denominator of recall().
         idf = np.array([self.feature_idf(f) for f in self._ids], dtype=np.float64)
         owner = np.repeat(np.arange(len(self._ids)), np.diff(self._starts))
         self._mass = np.bincount(self._docs, weights=self._weight * idf[owner], minlength=self.size).astype(np.float64)
-
-    def _span(self, feature: str) -> tuple[int, int] | None:
-        fid = self._ids.get(feature)
-        return None if fid is None else (self._bounds[fid], self._bounds[fid + 1])
 
     def _idf_of_df(self, df: int) -> float:
         return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
@@ -143,7 +151,7 @@ _CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 UNSEEN_BIGRAM_WEIGHT = 0.5
 
 
-class PresenceIndex:
+class PresenceIndex(_Inverted):
     """Which of the query's features each row (an entry: both languages and its example questions)
     contains at all, idf-weighted: ``coverage(q)[r]`` is the share of the query a row can explain.
 
@@ -163,11 +171,7 @@ class PresenceIndex:
                 fids.append(self._ids.setdefault(feature, len(self._ids)))
                 rows.append(i)
         starts, (self._rows,) = _grouped(fids, len(self._ids), (rows, np.int32))
-        self._bounds: list[int] = starts.tolist()
-
-    def _span(self, feature: str) -> tuple[int, int] | None:
-        fid = self._ids.get(feature)
-        return None if fid is None else (self._bounds[fid], self._bounds[fid + 1])
+        self._bounds = starts.tolist()
 
     def _idf(self, feature: str) -> float:
         span = self._span(feature)

@@ -333,11 +333,7 @@ class ChatScreen(Screen[None]):
 
     @work(thread=True, group="read_ahead", exit_on_error=False)
     def _read_ahead(self, read_ahead: Any, text: str, thread_id: str | None, cancel: threading.Event) -> None:
-        from shoeagent.agent.safety import clean_text
-
-        question = clean_text(text)
-        if question and not cancel.is_set():
-            read_ahead(question, thread_id=thread_id, cancel=cancel)
+        read_ahead(text, thread_id=thread_id, cancel=cancel)  # it cleans the text and checks ``cancel`` itself
 
     # --- asking ------------------------------------------------------------------------------
 
