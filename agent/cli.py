@@ -88,6 +88,9 @@ def ask(
     except ValueError as exc:
         _fail(str(exc))
 
+    from shoeagent.finetune.export_cli import ensure_shoemold
+
+    ensure_shoemold(backend)  # a first question gets the fine-tuned model, not the base one
     from shoeagent.agent.llm import BackendError
     from shoeagent.agent.memory import ChatDatabaseError
     from shoeagent.paths import MissingFileError

@@ -33,7 +33,7 @@ log = logging.getLogger("shoeagent.agent")
 CHATML_STOPS = ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 BASE_MODEL_LABEL = "SmolLM2-135M-Instruct (base, shoemold GGUF not built)"
-BASE_MODEL_NOTE = "shoemold GGUF not built; using base model"
+BASE_MODEL_NOTE = "shoemold GGUF not built; using the base model (build it with `shoeagent export --if-missing`)"
 # Ollama requests: connecting must be quick (a local server); a read may wait for the model to load,
 # but a server that stops sending for this long counts as gone (the embedded model then finishes).
 OLLAMA_CONNECT_TIMEOUT = 5.0

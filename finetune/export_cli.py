@@ -46,6 +46,60 @@ def _stage_progress(stages: list[str], enabled: bool = True) -> Iterator[Callabl
         progress.update(task, completed=len(stages), description="done")
 
 
+AUTO_BUILD_ENV = "SHOEAGENT_AUTO_BUILD"
+"""Set to 0 (or false/no/off) and `shoeagent ask` / `shoeagent chat` answer with the base model instead of
+building the missing shoemold GGUF first (the test suite does this; so can scripts that must not wait)."""
+
+
+def ensure_shoemold(backend: str = "auto") -> None:
+    """Build the shoemold GGUF from the packaged adapter when it is missing, before `ask` or `chat` answers.
+
+    A new user's first question would otherwise come from the untuned base model (`make chat` ran
+    `shoeagent export --if-missing` first; `pip install` users never did). It takes about a minute, once,
+    with a progress bar on stderr. Nothing happens for the Ollama backend, when Ollama serves shoemold
+    (auto), when the GGUF exists (stale or not: `shoeagent export --if-missing` checks that) or when
+    :data:`AUTO_BUILD_ENV` says no. A failed build is a warning: the base model answers and says so.
+    """
+    import os
+
+    from shoeagent import paths
+    from shoeagent.agent.context import _parse_bool
+
+    raw = os.environ.get(AUTO_BUILD_ENV, "").strip()
+    try:
+        wanted = _parse_bool(raw) if raw else True
+    except ValueError as exc:
+        _fail(f"{AUTO_BUILD_ENV}={raw!r} is not understood: {exc}.")
+    if not wanted or backend == "ollama" or paths.shoemold_gguf().is_file():
+        return
+    if backend == "auto":
+        from shoeagent.agent.llm import _served_name, ollama_models
+
+        models = ollama_models(timeout=0.5)
+        if models is not None and _served_name(models, paths.MODEL_NAME) is not None:
+            return
+    try:
+        adapter_dir = paths.packaged_adapter_dir()
+    except paths.MissingFileError:
+        return
+    if not (adapter_dir / "adapter_config.json").is_file():
+        return
+    typer.echo(
+        f"The fine-tuned shoemold model is not built yet: building it once from the packaged adapter into "
+        f"{paths.shoemold_gguf().parent} (about a minute; {AUTO_BUILD_ENV}=0 skips this and answers with the base model).",
+        err=True,
+    )
+    try:
+        from shoeagent.finetune.export import ExportError, ExportOptions, export_model, export_stages
+
+        options = ExportOptions(adapter_dir=adapter_dir)
+        with _quiet_libraries(), _stage_progress(export_stages(options)) as report:
+            export_model(options, report)
+    except (ExportError, OSError, ImportError, RuntimeError) as exc:
+        typer.echo(f"warning: could not build the shoemold model ({exc}); answering with the base model. "
+                   "Build it later with `shoeagent export --if-missing`.", err=True)
+
+
 def _output_problem(output: Path) -> str | None:
     """Why ``--output`` cannot take the export (a file, or a folder that cannot be written), else None.
 

@@ -16,6 +16,9 @@ def shoeagent_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    # `ask` and `chat` would build the shoemold GGUF (a minute) in every fresh home; the tests that
+    # check that first-use build turn it back on (tests/test_first_use_build.py).
+    monkeypatch.setenv("SHOEAGENT_AUTO_BUILD", "0")
     return home
 
 

@@ -34,6 +34,9 @@ def chat(
         typer.echo("--thread needs a chat id (the sidebar lists saved chats).", err=True)
         raise typer.Exit(2)
 
+    from shoeagent.finetune.export_cli import ensure_shoemold
+
+    ensure_shoemold(backend.value)  # before the screen opens: its progress bar needs the plain terminal
     from shoeagent.tui.app import DARK_THEME, LIGHT_THEME, ShoeMoldApp
 
     app = ShoeMoldApp(backend=backend.value, thread_id=thread, theme=LIGHT_THEME if light else DARK_THEME)
