@@ -168,7 +168,7 @@ _INJECTION = _rx(
 
 _SHOE = _rx(
     r"\b(shoes?|sneakers?|trainers?|boots?|footwear|insoles?|sandals?|loafers?|slippers?|flip[- ]?flops?|kicks"
-    r"|oxfords?|brogues?|clogs?|crocs|wellies|wellingtons?|galoshes|cleats|outsoles?|midsoles?|shoelaces?|laces"
+    r"|oxfords?|brogues?|clogs?|crocs|wellies|wellys?|wellingtons?|gumboots?|rainboots?|galoshes|cleats|outsoles?|midsoles?|shoelaces?|laces"
     r"|heels|moccasins?|espadrilles?|footbeds?|uppers?|birkenstocks?|stilettos?"
     # Parts and accessories that only footwear has.
     r"|welts?|toe ?box(es)?|toe ?caps?|heel ?counters?|heel ?tabs?|vamps?|shoe ?trees?|shoe ?horns?|sock ?liners?"

@@ -25,7 +25,8 @@ from pathlib import Path
 # v5: the "cause" and "harm" groups, "why" adding its group, base forms of irregular verbs.
 # v6: the full Simplified -> Traditional character table (data/simplified_chars.tsv), 曲霉 -> 麴霉.
 # v7: the "share" group (borrowing, lending and second-hand shoes).
-FEATURES_VERSION = 8
+# v9: regional words for rain boots (gumboots, rainboots, welly) and 雨靴, 膠鞋, 水鞋.
+FEATURES_VERSION = 9
 
 _SIMPLIFIED = (
     "霉湿气异脏洁净干脚袜药处预晒阳风温垫柜纸报变颜点绿发长运动胶带内层细养护剂机过敏癣痒闻储纳节汗衬缝线损坏开软弹缓冲击轻"
@@ -91,7 +92,8 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
              ("臭", "異味", "氣味", "味道", "霉味", "除臭", "揮發性")),
     "shoe": (("shoe", "sneaker", "trainer", "kicks", "boot", "footwear", "sandal", "loafer", "heels", "slipper",
               "oxford", "oxfords", "brogue", "brogues", "clog", "clogs", "cleat", "cleats", "wellies", "wellington",
-              "flip", "flops", "moccasin", "espadrille", "espadrilles", "pumps", "flats", "mules", "crocs", "croc", "galoshes"),
+              "flip", "flops", "moccasin", "espadrille", "espadrilles", "pumps", "flats", "mules", "crocs", "croc", "galoshes",
+              "gumboot", "gumboots", "rainboot", "rainboots", "welly", "wellingtons"),
              ("鞋", "靴", "拖鞋", "涼鞋")),
     "sneaker": (("sneaker", "trainer", "kicks", "runners", "running", "gym", "sport", "sports", "athletic", "chucks", "converse"),
                 ("球鞋", "運動鞋", "跑鞋", "慢跑鞋", "布鞋")),
@@ -139,8 +141,9 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                    "potpourri"),
                   ("香水", "芳香", "香氛", "噴香", "香味", "掩蓋")),
     # Rubber and foam footwear (v8): Crocs, EVA sandals, 雨鞋, 洞洞鞋.
-    "rubber": (("rubber", "eva", "foam", "crocs", "croc", "jelly", "silicone", "galoshes"),
-               ("橡膠", "雨鞋", "洞洞鞋", "布希鞋", "發泡", "泡棉", "塑膠")),
+    "rubber": (("rubber", "eva", "foam", "crocs", "croc", "jelly", "silicone", "galoshes", "gumboot", "gumboots",
+                "rainboot", "rainboots", "welly", "wellies", "wellington", "wellingtons"),
+               ("橡膠", "雨鞋", "雨靴", "膠鞋", "水鞋", "洞洞鞋", "布希鞋", "發泡", "泡棉", "塑膠")),
     # Places known for damp (v8): "I live in Singapore", 住基隆, 海邊 meet the humid-climates entry.
     "climate": (("tropical", "tropics", "subtropical", "coastal", "seaside", "singapore", "malaysia", "taiwan", "taipei",
                  "keelung", "hong", "kong", "houston", "florida", "hawaii", "bangkok", "manila", "okinawa"),
@@ -206,6 +209,8 @@ _BRITISH = {
     "deodorised": "deodorized", "sanitise": "sanitize", "sanitiser": "sanitizer", "neutralise": "neutralize",
     "centre": "center", "litre": "liter", "litres": "liters", "metre": "meter",
 }
+# Regional words for a shoe the entries name otherwise (v9): UK/AU/NZ "gumboots" are rain boots.
+_REGIONAL = {"gumboots": "boots", "gumboot": "boot", "rainboots": "boots", "rainboot": "boot"}
 # Irregular verbs share their base word's feature (v5): "grew back" is "grows back", "worn" is "wear".
 # The light stemmer cannot find these; the character n-grams still come from the word as written.
 # (Adjectives stay words of their own: "moldy" becoming "mold" let "moldy cheese" meet the one entry
@@ -324,7 +329,8 @@ def features(text: str) -> Counter[str]:
         elif token in EN_STOPWORDS:
             groups.update(by_word.get(token, ()))  # "why": no word feature, but its group
         elif len(token) > 1:
-            token = _BRITISH.get(token, token)
+            groups.update(by_word.get(token, ()))
+            token = _REGIONAL.get(token, _BRITISH.get(token, token))
             stemmed = stem(_DERIVED.get(token, token))
             bag["w:" + stemmed] += 1
             bag.update("c:" + gram for gram in _chargrams(token))

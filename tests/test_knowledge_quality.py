@@ -79,6 +79,8 @@ def test_module_level_search_uses_the_default_knowledge_base():
         ("鞋墊發梅了要換嗎", {"part-insole-removable"}),  # 梅 typed for 霉
         ("皮鞋表面起霜是發霉嗎", {"effect-white-mold-vs-fat-bloom"}),  # 起霜 = fat bloom
         ("is it ok to borrow my brother's sneakers", {"health-dont-share-shoes"}),  # borrow = share (0.18 without)
+        ("How should I store my gumboots so they don't go moldy?", {"mat-rain-boots-lining"}),  # gumboots = rain boots
+        ("雨靴裡面發霉怎麼辦", {"mat-rain-boots-lining"}),  # 雨靴 = 雨鞋
     ],
 )
 def test_domain_lexicon_and_spelling_variants_reach_the_entry(kb, query, expected):

@@ -39,6 +39,16 @@ def test_clear_in_domain_routes(question, route):
     assert decision.confirmed  # the rules saw shoes + mold/damp/care, not only the classifier
 
 
+@pytest.mark.parametrize("question", [
+    "How should I store my gumboots so they don't go moldy?",  # UK/AU/NZ for rain boots: refused as out of scope before
+    "How should I store gumboots on a fishing boat so they don't go moldy?",
+    "my rainboots smell musty",
+])
+def test_regional_words_for_rain_boots_are_shoes(question):
+    decision = classify(question)
+    assert decision.route != "out_of_scope" and decision.confirmed
+
+
 def test_confirmed_only_when_the_rules_saw_the_domain():
     assert not classify("no bleach on leather, and never mix cleaners, explain it simply pls").confirmed  # classifier's call
     assert not classify("How do I bake sourdough bread?").confirmed
