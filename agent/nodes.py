@@ -27,6 +27,7 @@ from shoeagent.agent.verify import (
     citations,
     compose_answer,
     complete_key_facts,
+    lead_with_tools,
     normalize,
     split_sentences,
     strip_tool_label,
@@ -370,6 +371,9 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         draft, added = complete_key_facts(draft, state.sources, state.lang)
         if added:
             notes.append(f"added the top source's key facts the draft left out: {', '.join(added)}")
+        draft, tools_led = lead_with_tools(draft, state.sources, state.lang)
+        if tools_led:
+            notes.append(f"put the computed result the draft left out first: {', '.join(tools_led)}")
         return {"answer": draft, "grounded": True, "verify_reasons": [], "repaired": state.attempts > 1, "notes": notes}
     return {"verify_reasons": report.reasons, "thin_draft": report.thin, "repaired": True}
 

@@ -10,6 +10,7 @@ number.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -212,10 +213,12 @@ def verify_draft(
 
     facts = [f for s in [s for s in sources if s.get("kind", "kb") == "kb"][:top_n] for f in s.get("key_facts") or []]
     normalized = normalize(text)
-    share = sum(fact_present(f, normalized) for f in facts) / len(facts) if facts else 1.0
+    kept = sum(fact_present(f, normalized) for f in facts)
+    share = kept / len(facts) if facts else 1.0
     thin = share < min_fact_share
     if thin:
-        reasons.append(f"keeps {share:.0%} of the key facts (needs {min_fact_share:.0%})")
+        needed = math.ceil(min_fact_share * len(facts) - 1e-9)
+        reasons.append(f"keeps {kept} of the top sources' {len(facts)} key facts (needs {needed})")
 
     body = _CITATION.sub(" ", text)
     if detect_language(body) != lang:
@@ -340,7 +343,18 @@ def split_sentences(text: str, lang: str) -> list[str]:
         parts = re.findall(r"[^。！？；]+[。！？；]?", text)
     else:
         parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])", text)
-    return [p.strip() for p in parts if p.strip()]
+    sentences: list[str] = []
+    for part in (p.strip() for p in parts if p.strip()):
+        # A break inside brackets ("（…高風險；28°C…）") is not the end of a sentence.
+        if sentences and _open_brackets(sentences[-1]) > 0:
+            sentences[-1] += part if lang == "zh" else f" {part}"
+        else:
+            sentences.append(part)
+    return sentences
+
+
+def _open_brackets(text: str) -> int:
+    return sum(text.count(c) for c in "(（") - sum(text.count(c) for c in ")）")
 
 
 def _cite(sentence: str, n: int, lang: str) -> str:
@@ -363,6 +377,34 @@ def strip_tool_label(text: str) -> str:
     """A tool summary without its "Tool name:" / "工具 name：" label (the source's title carries it)."""
     text = _TOOL_PREFIX.sub("", text.strip())
     return text[:1].upper() + text[1:]
+
+
+def lead_with_tools(answer: str, sources: Sequence[Mapping[str, Any]], lang: str) -> tuple[str, list[str]]:
+    """Put the first sentence of each computed tool result the answer never cites in front of it, cited.
+
+    A tool in :data:`_LEADING_TOOLS` computed something from the user's own numbers or symptoms (the
+    mold risk at their temperature and humidity, their dew point, a drying plan, a likely diagnosis);
+    its first sentence is that result ("at 28°C and 85% RH the mold risk is high"). The small model
+    often answers from the knowledge passages and leaves it out, so the user never hears the answer
+    to what they asked. The sentence goes first, never past the length limit. Returns the answer and
+    the ids of the tools put in front.
+    """
+    cited = set(citations(answer))
+    if not answer.strip():
+        return answer, []
+    lead: list[str] = []
+    ids: list[str] = []
+    for index, source in enumerate(sources):
+        if source.get("id") not in _LEADING_TOOLS or index + 1 in cited:
+            continue
+        sentences = split_sentences(strip_tool_label(str(source.get("text", ""))), lang)
+        if sentences:
+            lead.append(_cite(sentences[0], index + 1, lang))
+            ids.append(str(source["id"]))
+    joined = ("" if lang == "zh" else " ").join([*lead, answer.strip()])
+    if not lead or len(joined) > _MAX_CHARS.get(lang, 1200):
+        return answer, []
+    return joined, ids
 
 
 def _compose_order(sources: Sequence[Mapping[str, Any]]) -> list[int]:

@@ -99,7 +99,7 @@ def test_a_thin_draft_is_composed_at_once_instead_of_redrafted():
     answer = agent.ask("How do I stop my leather boots going moldy?")
     assert len(llm.chat.seen) == 1  # no redraft
     assert answer.grounded and answer.repaired and "60-70% [1]" in answer.text and "50-60%" in answer.text
-    assert any("keeps 0% of the key facts" in n and "composed from the sources" in n for n in answer.notes)
+    assert any("keeps 0 of the top sources' 4 key facts (needs 2)" in n and "composed from the sources" in n for n in answer.notes)
 
 
 def test_a_thin_draft_is_redrafted_when_asked_and_other_failures_still_are(monkeypatch):
@@ -304,8 +304,23 @@ def test_stream_event_order_and_exactly_one_final_answer():
     assert kinds.count("answer") == 1 and kinds[-1] == "answer"
     assert "repair" in kinds and kinds.index("repair") > kinds.index("token")
     tokens = "".join(e.data["text"] for e in events[kinds.index("repair") + 1 :] if e.kind == "token")
-    assert tokens == GOOD_EN == events[-1].data["answer"].text
+    # The redraft passed but never cited the risk computed from the user's numbers ([3]): it goes first.
+    assert tokens == GOOD_EN and events[-1].data["answer"].text == f"At 28°C and 85% RH the mold risk is high [3]. {GOOD_EN}"
     assert events[1].data["sources"][0].id == "env-humidity-thresholds"
+
+
+def test_a_passing_draft_that_ignores_the_computed_risk_gets_it_first():
+    agent, _ = make_agent(GOOD_EN)
+    answer = agent.ask("My closet is 28°C and 85% humid, will my shoes mold?")
+    assert answer.grounded and answer.text.startswith("At 28°C and 85% RH the mold risk is high [3].")
+    assert answer.text.endswith(GOOD_EN) and any("put the computed result" in n for n in answer.notes)
+
+
+def test_a_draft_that_cites_the_computed_risk_is_left_alone():
+    cited = f"At these values the risk is high [3]. {GOOD_EN}"
+    agent, _ = make_agent(cited)
+    answer = agent.ask("My closet is 28°C and 85% humid, will my shoes mold?")
+    assert answer.text == cited
 
 
 def test_answer_to_dict_is_json_serialisable():

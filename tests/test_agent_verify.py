@@ -201,3 +201,25 @@ def test_attach_citations_labels_sentences_by_evidence_and_drops_invalid_ones():
     assert attach_citations(draft, SOURCES) == "Keep shoes at or below 50-60% RH [1]. Wipe with 70% alcohol [2]. Be patient."
     assert attach_citations("鞋子應存放在50-60%以下。", SOURCES) == "鞋子應存放在50-60%以下[1]。"
     assert attach_citations("Already cited [2].", SOURCES) == "Already cited [2]."
+
+
+def test_split_sentences_keeps_a_bracketed_clause_whole():
+    from shoeagent.agent.verify import split_sentences
+
+    text = "發霉風險為高（相對濕度 85% 屬高風險；28°C 最適合生長）。請立即處理。"
+    assert split_sentences(text, "zh") == ["發霉風險為高（相對濕度 85% 屬高風險；28°C 最適合生長）。", "請立即處理。"]
+    assert split_sentences("Risk is high (85% RH. Still air). Act now.", "en") == ["Risk is high (85% RH. Still air).", "Act now."]
+
+
+def test_lead_with_tools_puts_an_uncited_computed_result_first_in_chinese():
+    from shoeagent.agent.verify import lead_with_tools
+
+    sources = [
+        {"id": "env-humidity-thresholds", "kind": "kb", "text": "濕度高於 70% 容易發霉。", "key_facts": []},
+        {"id": "tool:mold_risk", "kind": "tool", "text": "工具 mold_risk：在 28°C、相對濕度 85% 下，發霉風險為高（屬高風險；最適合生長）。請立即處理。"},
+        {"id": "tool:material_care", "kind": "tool", "text": "Tool material_care: brush it."},
+    ]
+    text, led = lead_with_tools("濕度要控制[1]。", sources, "zh")
+    assert led == ["tool:mold_risk"]  # material_care is a generic sheet, not a result computed for the user
+    assert text == "在 28°C、相對濕度 85% 下，發霉風險為高（屬高風險；最適合生長）[2]。濕度要控制[1]。"
+    assert lead_with_tools("風險為高[2]。濕度要控制[1]。", sources, "zh") == ("風險為高[2]。濕度要控制[1]。", [])
