@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoeagent.agent.safety import has_control_tokens
+from shoeagent.agent.tools import TOOL_NAMES
 from shoeagent.lang import detect_language
 
 _CITATION = re.compile(r"\[\s*(\d+(?:\s*[,，、-]\s*\d+)*)\s*\]")
@@ -167,11 +168,15 @@ def fact_present(fact: str, text_normalized: str) -> bool:
 # The user turn's scaffolding (prompts.build_user_message): a draft that starts a line with it is echoing
 # the prompt, which small models do, rather than answering.
 _LAYOUT = re.compile(r"(?im)^\s*(?:sources|question|來源|問題)\s*[:：]")
+# A tool's name (mold_risk, material_care, ...) from a source title such as "工具 material_care": no
+# answer says it unless it copies the label ("工具Material_care: ...").
+_TOOL_NAME = re.compile(r"(?<![A-Za-z])(?:" + "|".join(TOOL_NAMES) + r")(?![A-Za-z])", re.I)
 
 
 def copies_prompt_layout(text: str, sources: Sequence[Mapping[str, Any]]) -> bool:
-    """True if ``text`` repeats the prompt's layout: a "Sources:"/"Question:" line, or "[n] <a source's title>:"."""
-    if _LAYOUT.search(text):
+    """True if ``text`` repeats the prompt's layout: a "Sources:"/"Question:" line, "[n] <a source's title>:",
+    or a tool's name."""
+    if _LAYOUT.search(text) or _TOOL_NAME.search(text):
         return True
     for source in sources:
         title = str(source.get("title") or "").strip()

@@ -180,7 +180,7 @@ def test_ordinary_questions_are_not_injections(text):
 
 def test_check_question():
     assert check_question("  hi  ") == "hi"
-    for bad, message in [("", "empty"), ("x" * 4001, "4000"), (None, "text")]:
+    for bad, message in [("", "empty"), ("x" * 4001, "4,000"), (None, "text")]:
         with pytest.raises(ValueError, match=message):
             check_question(bad)
 
@@ -223,3 +223,20 @@ def test_lead_with_tools_puts_an_uncited_computed_result_first_in_chinese():
     assert led == ["tool:mold_risk"]  # material_care is a generic sheet, not a result computed for the user
     assert text == "在 28°C、相對濕度 85% 下，發霉風險為高（屬高風險；最適合生長）[2]。濕度要控制[1]。"
     assert lead_with_tools("風險為高[2]。濕度要控制[1]。", sources, "zh") == ("風險為高[2]。濕度要控制[1]。", [])
+
+
+@pytest.mark.parametrize("draft", [
+    "工具Material_care: 在戶外用沾了 70% 酒精的布擦去黴菌[4]。",  # seen in the agent evaluation (q064)
+    "Tool mold_risk: the risk is high [1].",
+    "According to dew_point, condensation is likely [2].",
+])
+def test_a_draft_that_names_a_tool_copies_the_prompt(draft):
+    from shoeagent.agent.verify import copies_prompt_layout
+
+    assert copies_prompt_layout(draft, [])
+
+
+def test_ordinary_words_with_tool_like_parts_are_not_flagged():
+    from shoeagent.agent.verify import copies_prompt_layout
+
+    assert not copies_prompt_layout("The mold risk is high and the dew point is 18.4°C [1]. Material care matters [2].", [])
