@@ -68,6 +68,9 @@ class Answer:
     repaired: bool = False
     tokens: int = 0
     notes: list[str] = field(default_factory=list)
+    # What went wrong when no real answer could be made ("ValueError: …"; the text then apologises):
+    # lets a caller (`shoeagent ask --json`, a script) tell a failure from an answer.
+    error: str | None = None
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict (sources and tool calls as dicts)."""
@@ -251,7 +254,8 @@ class ShoeAgent:
 
         The answer event's text is final; it may differ from the streamed tokens when verify
         repaired the draft (a "repair" event says so). ValueError for an empty or too long question,
-        BackendError when the requested backend cannot be used.
+        BackendError when the requested backend cannot be used, StoreUnavailableError when the Chroma
+        server (CHROMA_HOST) does not answer.
         """
         text = check_question(question)
         thread_id = check_thread_id(thread_id)
@@ -266,7 +270,20 @@ class ShoeAgent:
             except Exception:  # noqa: BLE001 - an exception type that needs other arguments
                 clean = RuntimeError(message)
             raise clean from None
+        self._check_store()
         return self._run(text, thread_id, cancel)
+
+    def _check_store(self) -> None:
+        """Connect to the Chroma server (CHROMA_HOST) before answering: one that does not answer is a
+        StoreUnavailableError saying how to fix it, raised here like an unusable backend, rather than
+        an answer that apologises. The client is kept, so this costs nothing after the first question."""
+        if self._collaborators["retriever"] is not None:
+            return
+        from shoeagent.knowledge.store import default_knowledge_base
+
+        store = default_knowledge_base()
+        if store.host:
+            store.client()
 
     def _run(self, question: str, thread_id: str | None, cancel: threading.Event | None) -> Iterator[Event]:
         started = time.perf_counter()
@@ -328,6 +345,7 @@ class ShoeAgent:
             repaired=bool(state.get("repaired", False)),
             tokens=int(state.get("tokens", 0)),
             notes=notes,
+            error=error,
         )
 
     def ask(self, question: str, thread_id: str | None = None) -> Answer:

@@ -38,7 +38,7 @@ def _read_stdin() -> str:
 
     data = click.get_binary_stream("stdin").read(MAX_STDIN_BYTES + 1)
     if len(data) > MAX_STDIN_BYTES:
-        _fail(f"the question on standard input is over {MAX_STDIN_BYTES:,} bytes; the limit is 4000 characters.")
+        _fail(f"the question on standard input is over {MAX_STDIN_BYTES:,} bytes; the limit is 4,000 characters.")
     return data.decode("utf-8", errors="surrogateescape")
 
 
@@ -77,7 +77,7 @@ def ask(
     from shoeagent.threads import check_settings
 
     try:
-        check_settings()  # a bad SHOEAGENT_THREADS or SHOEAGENT_FLASH_ATTN fails here, not inside the answer
+        check_settings()  # any malformed setting (SHOEAGENT_*, CHROMA_PORT, SHOEAGENT_HOME) fails here, not inside the answer
     except ValueError as exc:
         _fail(str(exc))
     if question == "-":
@@ -93,6 +93,7 @@ def ask(
     ensure_shoemold(backend)  # a first question gets the fine-tuned model, not the base one
     from shoeagent.agent.llm import BackendError
     from shoeagent.agent.memory import ChatDatabaseError
+    from shoeagent.knowledge.store import StoreUnavailableError
     from shoeagent.paths import MissingFileError
 
     try:
@@ -104,12 +105,14 @@ def ask(
 
             with Console(stderr=True).status("Thinking…"):
                 answer = agent.ask(question, thread_id=thread)
-    except (BackendError, ChatDatabaseError, MissingFileError, ValueError) as exc:
+    except (BackendError, ChatDatabaseError, MissingFileError, StoreUnavailableError, ValueError) as exc:
         _fail(str(exc))
     if json_output:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
         _print_answer(answer)
+    if answer.error is not None:  # the text only apologises: a script must not take it for an answer
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ use, imported lazily so that importing this module stays cheap.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -20,8 +21,14 @@ Retriever = Callable[..., Sequence[Any]]
 """``search(query, k=..., route=..., lang=...) -> list[Hit]`` (shoeagent.knowledge.store.search)."""
 
 
-def _env_field(default: Any, env: str, description: str) -> Any:
-    return field(default=default, metadata={"description": description, "env": env})
+def _env_field(
+    default: Any, env: str, description: str, *, low: float | None = None, high: float | None = None,
+    choices: tuple[str, ...] = (),
+) -> Any:
+    """A setting read from ``env`` when left at its default; ``low``/``high``/``choices`` bound what
+    the variable may say, so a value the agent cannot use is refused before it answers."""
+    meta = {"description": description, "env": env, "low": low, "high": high, "choices": choices}
+    return field(default=default, metadata=meta)
 
 
 def _parse_bool(raw: str) -> bool:
@@ -33,6 +40,69 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError("use 1/0, true/false, yes/no or on/off")
 
 
+def _accepts(f: Any) -> str:
+    """What ``f``'s variable accepts, in words (for the error message)."""
+    low, high, kind = f.metadata["low"], f.metadata["high"], type(f.default)
+    if f.metadata["choices"]:
+        *rest, last = f.metadata["choices"]
+        return f"{', '.join(rest)} or {last}"
+    if kind is bool:
+        return "1/0, true/false, yes/no or on/off"
+    what = "a whole number" if kind is int else "a number"
+    if low is not None and high is not None:
+        return f"{what} from {low:g} to {high:g}"
+    return f"{what} of at least {low:g}" if low is not None else what
+
+
+def _env_value(f: Any, raw: str) -> Any:
+    """``raw``, the value of ``f``'s variable, as ``f``'s type; a ValueError naming the variable, the
+    value and what it accepts when it does not fit."""
+    kind, low, high, choices = type(f.default), f.metadata["low"], f.metadata["high"], f.metadata["choices"]
+    problem = f"is not a valid {'backend' if choices else kind.__name__}"
+    try:
+        if kind is bool:
+            return _parse_bool(raw)
+        if kind is str:  # free text (a model, a prompt) is taken as it is
+            value = raw.strip() if choices else raw
+            if not choices or value in choices:
+                return value
+            raise ValueError(raw)
+        value = kind(raw.strip())
+        problem = "is out of range"
+        if math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high):
+            return value
+        raise ValueError(raw)
+    except ValueError:
+        default = int(f.default) if kind is bool else f.default
+        raise ValueError(f"{f.metadata['env']}={raw!r} {problem}; use {_accepts(f)} (default {default}), or unset it.") from None
+
+
+def _env_settings() -> list[tuple[Any, str]]:
+    """The Context fields whose variables are set, with their raw values (a blank number or switch
+    counts as unset, as for SHOEAGENT_THREADS)."""
+    found = []
+    for f in fields(Context):
+        env = f.metadata.get("env")
+        if not env or env not in os.environ:
+            continue
+        raw = os.environ[env]
+        if raw.strip() or (type(f.default) is str and not f.metadata["choices"]):
+            found.append((f, raw))
+    return found
+
+
+def setting_problems() -> list[str]:
+    """One message per malformed SHOEAGENT_* variable the Context reads (``shoeagent doctor`` lists
+    them, :func:`shoeagent.threads.check_settings` refuses to answer with any)."""
+    problems = []
+    for f, raw in _env_settings():
+        try:
+            _env_value(f, raw)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def _injected(description: str) -> Any:
     return field(default=None, metadata={"description": description})
 
@@ -42,26 +112,28 @@ class Context:
     """Settings and collaborators of one agent; passed to every node as ``runtime.context``."""
 
     backend: str = _env_field(
-        "auto", "SHOEAGENT_BACKEND", "Model backend: 'auto' (Ollama if it serves shoemold, else embedded), 'embedded' or 'ollama'."
+        "auto", "SHOEAGENT_BACKEND", "Model backend: 'auto' (Ollama if it serves shoemold, else embedded), 'embedded' or 'ollama'.",
+        choices=("auto", "embedded", "ollama"),
     )
     model: str = _env_field(
         "", "SHOEAGENT_MODEL", "Ollama model name, or a GGUF path for the embedded backend; empty = shoemold / the built GGUF."
     )
-    k: int = _env_field(4, "SHOEAGENT_K", "How many knowledge passages to retrieve.")
-    max_sources: int = _env_field(3, "SHOEAGENT_MAX_SOURCES", "At most this many knowledge passages become numbered sources (tool results come on top).")
-    max_retries: int = _env_field(1, "SHOEAGENT_MAX_RETRIES", "Redrafts allowed after verify rejects the first draft.")
+    k: int = _env_field(4, "SHOEAGENT_K", "How many knowledge passages to retrieve.", low=1)
+    max_sources: int = _env_field(3, "SHOEAGENT_MAX_SOURCES", "At most this many knowledge passages become numbered sources (tool results come on top).", low=1)
+    max_retries: int = _env_field(1, "SHOEAGENT_MAX_RETRIES", "Redrafts allowed after verify rejects the first draft.", low=0)
     redraft_thin: bool = _env_field(
         False, "SHOEAGENT_REDRAFT_THIN",
         "Redraft a draft rejected only for keeping too few key facts, instead of composing the answer at once.",
     )
-    max_tokens: int = _env_field(320, "SHOEAGENT_MAX_TOKENS", "Most tokens the model may generate per draft (Chinese needs ~2.7x English).")
-    temperature: float = _env_field(0.2, "SHOEAGENT_TEMPERATURE", "Sampling temperature of the first draft (redrafts use 0).")
+    max_tokens: int = _env_field(320, "SHOEAGENT_MAX_TOKENS", "Most tokens the model may generate per draft (Chinese needs ~2.7x English).", low=1)
+    temperature: float = _env_field(0.2, "SHOEAGENT_TEMPERATURE", "Sampling temperature of the first draft (redrafts use 0).", low=0)
     confirmed_threshold: float = _env_field(
         0.12, "SHOEAGENT_CONFIRMED_THRESHOLD",
         "Relevance bar for questions the router's rules placed in the domain (others use the knowledge store's threshold).",
+        low=0, high=1,
     )
     min_fact_share: float = _env_field(
-        0.34, "SHOEAGENT_MIN_FACT_SHARE", "Share of the top sources' key facts a draft must keep to pass verify."
+        0.34, "SHOEAGENT_MIN_FACT_SHARE", "Share of the top sources' key facts a draft must keep to pass verify.", low=0, high=1
     )
     system_prompt: str = _env_field(SYSTEM_PROMPT, "SHOEAGENT_SYSTEM_PROMPT", "System prompt of the answering model.")
 
@@ -77,16 +149,9 @@ class Context:
 
     def __post_init__(self) -> None:
         """Fill settings left at their defaults from their environment variables."""
-        for f in fields(self):
-            env = f.metadata.get("env")
-            if not env or getattr(self, f.name) != f.default or env not in os.environ:
-                continue
-            raw = os.environ[env]
-            try:
-                value = _parse_bool(raw) if isinstance(f.default, bool) else type(f.default)(raw)
-            except ValueError as exc:
-                raise ValueError(f"{env}={raw!r} is not a valid {type(f.default).__name__}: {exc}") from None
-            setattr(self, f.name, value)
+        for f, raw in _env_settings():
+            if getattr(self, f.name) == f.default:
+                setattr(self, f.name, _env_value(f, raw))
 
     def get_retriever(self) -> Retriever:
         if self.retriever is not None:

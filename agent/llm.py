@@ -14,12 +14,14 @@ LangChain accept. Heavy libraries are imported inside functions.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
 import re
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -340,6 +342,25 @@ def ollama_host() -> str:
     return raw
 
 
+def ollama_host_error(host: str) -> str | None:
+    """One line naming OLLAMA_HOST when ``host`` cannot be a server address at all, else None.
+
+    urllib raises http.client.InvalidURL for "http://not a url" (not the URLError of a server that
+    is merely down), so such a value is caught here: "auto" then treats it as no server.
+    """
+    try:
+        parts = urllib.parse.urlsplit(host)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        usable = usable and all(c.isprintable() and not c.isspace() for c in parts.netloc)
+    except ValueError:
+        usable = False
+    if usable:
+        return None
+    raw = os.environ.get("OLLAMA_HOST", host)
+    return f"OLLAMA_HOST={raw!r} is not a usable server address; set it to e.g. {DEFAULT_OLLAMA_HOST}, or unset it."
+
+
 def _get_json(url: str, timeout: float, payload: dict | None = None) -> Any:
     data = None if payload is None else json.dumps(payload).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
@@ -351,9 +372,12 @@ def _get_json(url: str, timeout: float, payload: dict | None = None) -> Any:
 
 def ollama_models(host: str | None = None, timeout: float = 0.5) -> list[str] | None:
     """Model names Ollama lists at ``host`` (``GET /api/tags``), or None if it does not answer in time."""
+    host = host or ollama_host()
+    if ollama_host_error(host):
+        return None
     try:
-        reply = _get_json(f"{host or ollama_host()}/api/tags", timeout)
-    except (OSError, ValueError, urllib.error.URLError):
+        reply = _get_json(f"{host}/api/tags", timeout)
+    except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException):  # HTTPException: no HTTP server there
         return None
     return [str(m.get("name") or m.get("model") or "") for m in reply.get("models", [])]
 
@@ -370,7 +394,7 @@ def ollama_capabilities(host: str, model: str, timeout: float = 2.0) -> list[str
     """The model's capabilities from ``POST /api/show`` (e.g. ["completion", "tools"]); [] if unknown."""
     try:
         reply = _get_json(f"{host}/api/show", timeout, {"model": model})
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException):
         return []
     return [str(c) for c in reply.get("capabilities") or []]
 
@@ -381,6 +405,8 @@ def ollama_backend(model: str | None = None, host: str | None = None) -> OllamaB
 
     host = host or ollama_host()
     wanted = model or paths.MODEL_NAME
+    if problem := ollama_host_error(host):
+        raise BackendError(f"{problem.removesuffix('.')} (or use --backend embedded).")
     models = ollama_models(host, timeout=2.0)
     if models is None:
         raise BackendError(f"Ollama does not answer at {host}; start it (`ollama serve`) or use --backend embedded.")

@@ -142,7 +142,7 @@ def check_question(question: object) -> str:
         raise ValueError(f"The question must be text, not {type(question).__name__}.")
     if len(question) > _HARD_LIMIT:
         raise ValueError(
-            f"The question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS}. Shorten it and ask again."
+            f"The question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. Shorten it and ask again."
         )
     bad = _LONE_SURROGATE.search(question)
     if bad:
@@ -155,7 +155,7 @@ def check_question(question: object) -> str:
         raise ValueError("The question is empty: ask something about mold on shoes.")
     if len(text) > MAX_QUESTION_CHARS:
         raise ValueError(
-            f"The question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS}. Shorten it and ask again."
+            f"The question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. Shorten it and ask again."
         )
     return text
 

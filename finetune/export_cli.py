@@ -51,6 +51,20 @@ AUTO_BUILD_ENV = "SHOEAGENT_AUTO_BUILD"
 building the missing shoemold GGUF first (the test suite does this; so can scripts that must not wait)."""
 
 
+def auto_build_enabled() -> bool:
+    """Whether `ask` and `chat` may build a missing shoemold GGUF (:data:`AUTO_BUILD_ENV`, default yes);
+    ValueError naming the variable when it is malformed."""
+    import os
+
+    from shoeagent.agent.context import _parse_bool
+
+    raw = os.environ.get(AUTO_BUILD_ENV, "").strip()
+    try:
+        return _parse_bool(raw) if raw else True
+    except ValueError as exc:
+        raise ValueError(f"{AUTO_BUILD_ENV}={raw!r} is not understood: {exc}, or unset it.") from None
+
+
 def ensure_shoemold(backend: str = "auto") -> None:
     """Build the shoemold GGUF from the packaged adapter when it is missing, before `ask` or `chat` answers.
 
@@ -60,16 +74,12 @@ def ensure_shoemold(backend: str = "auto") -> None:
     (auto), when the GGUF exists (stale or not: `shoeagent export --if-missing` checks that) or when
     :data:`AUTO_BUILD_ENV` says no. A failed build is a warning: the base model answers and says so.
     """
-    import os
-
     from shoeagent import paths
-    from shoeagent.agent.context import _parse_bool
 
-    raw = os.environ.get(AUTO_BUILD_ENV, "").strip()
     try:
-        wanted = _parse_bool(raw) if raw else True
+        wanted = auto_build_enabled()
     except ValueError as exc:
-        _fail(f"{AUTO_BUILD_ENV}={raw!r} is not understood: {exc}.")
+        _fail(str(exc))
     if not wanted or backend == "ollama" or paths.shoemold_gguf().is_file():
         return
     if backend == "auto":
@@ -160,7 +170,7 @@ def _quiet_libraries() -> Iterator[None]:
 def export_command(
     adapter: Path | None = typer.Option(None, "--adapter", help="PEFT adapter folder (default: the adapter shipped with shoeagent)."),
     quant: list[str] | None = typer.Option(None, "--quant", help=QUANT_HELP),
-    output: Path | None = typer.Option(None, "--output", help="Folder for the GGUF, Modelfile and manifest (default: ~/.cache/shoeagent/models)."),
+    output: Path | None = typer.Option(None, "--output", help="Folder for the GGUF, Modelfile and manifest (default: $SHOEAGENT_HOME/models, ~/.cache/shoeagent/models when unset)."),
     name: str = typer.Option("shoemold", "--name", help="Model name: <name>.gguf and the Ollama model."),
     if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing when <name>.gguf exists and its manifest matches this adapter."),
     ollama: bool = typer.Option(False, "--ollama", help="Also create the Ollama model <name> (needs a running Ollama server; OLLAMA_HOST)."),
@@ -226,7 +236,7 @@ def export_command(
 def eval_model_command(
     json_output: bool = typer.Option(False, "--json", help="Print {\"base\": {...}, \"lora\": {...}} as one JSON object."),
     limit: int = typer.Option(0, "--limit", min=0, help="Evaluate at most N rows (0 = the whole split)."),
-    output: Path | None = typer.Option(None, "--output", help="Folder for eval_model.json/.md/.png (default: ~/.cache/shoeagent/cache/eval)."),
+    output: Path | None = typer.Option(None, "--output", help="Folder for eval_model.json/.md/.png (default: $SHOEAGENT_HOME/cache/eval, ~/.cache/shoeagent/cache/eval when unset)."),
     adapter: Path | None = typer.Option(None, "--adapter", help="PEFT adapter folder (default: the shipped adapter)."),
     data: Path | None = typer.Option(None, "--data", help="Evaluation JSONL (default: the packaged finetune/data/eval.jsonl)."),
 ) -> None:

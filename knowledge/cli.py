@@ -20,8 +20,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from shoeagent.knowledge.evaluate import EvalFileError
     from shoeagent.knowledge.store import EmptyQueryError, StoreUnavailableError
     from shoeagent.knowledge.userdocs import UserDocumentError
+    from shoeagent.paths import HomeError
 
-    return (KnowledgeFileError, EvalFileError, EmptyQueryError, StoreUnavailableError, UserDocumentError)
+    return (KnowledgeFileError, EvalFileError, EmptyQueryError, StoreUnavailableError, UserDocumentError, HomeError)
 
 
 @contextmanager
@@ -104,20 +105,22 @@ def search(
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.padding import Padding
+    from rich.text import Text
 
-    # Queries, titles and file names are user text: escaped, so "[/bold]" is shown, not parsed as markup.
-    table = Table(title=f"Results for: {escape(query[:80])}", show_lines=True)
+    # One block per hit with its id on a line of its own: ids are what users copy, and a table column
+    # on an 80-column terminal cut them to "clean-suede…". Queries, titles and file names are user
+    # text, so they go in as plain Text, never parsed as markup.
     # score: the calibrated relevance the threshold applies to (close to 1 for several hits of a clear
     # question); margin: the ranking log-odds behind the best hit, which orders them.
-    for column in ("#", "score", "margin", "id", "title", "stage", "source"):
-        table.add_column(column)
+    console = Console()
+    console.print(Text.assemble(("Results for: ", "bold"), query[:80]))
     for i, h in enumerate(hits, start=1):
         mark = "" if h.score >= RELEVANCE_THRESHOLD else " (below threshold)"
-        table.add_row(str(i), f"{h.score:.3f}{mark}", f"{h.margin:+.2f}", escape(h.id), escape(h.title),
-                      escape(h.stage), escape(h.source))
-    Console().print(table)
+        console.print(Text.assemble(f"{i:>2}. ", (h.id, "bold")), overflow="fold")
+        details = f"score {h.score:.3f}{mark} · margin {h.margin:+.2f} · stage {h.stage} · source {h.source}"
+        for line in (Text(h.title), Text(details, style="dim")):
+            console.print(Padding(line, (0, 0, 0, 4), expand=False))
     if not hits or hits[0].score < RELEVANCE_THRESHOLD:
         typer.echo(f"Nothing scores above the relevance threshold {RELEVANCE_THRESHOLD}: the agent would decline.")
 
@@ -157,7 +160,7 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) 
 
 
 def add(paths: list[Path] = typer.Argument(..., help="Markdown (.md), text (.txt) or PDF (.pdf, with a text layer) files to add.")) -> None:
-    """Add your own Markdown/text documents to the knowledge base (re-adding a file replaces it)."""
+    """Add your own Markdown, text or PDF documents to the knowledge base (re-adding a file replaces it)."""
     from shoeagent.knowledge import userdocs
     from shoeagent.knowledge.store import KnowledgeBase
 
@@ -173,7 +176,7 @@ def add(paths: list[Path] = typer.Argument(..., help="Markdown (.md), text (.txt
 
 def eval_retrieval(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
-    threshold: float = typer.Option(None, help="Evaluate at this threshold instead of RELEVANCE_THRESHOLD."),
+    threshold: float = typer.Option(None, help="Count hits scoring below this (0-1) as misses; default: the score below which the agent declines to answer."),
     failures: bool = typer.Option(False, "--failures", help="Also list the queries that missed."),
 ) -> None:
     """Retrieval quality on the labelled queries: hit@1, hit@3, MRR, out-of-domain rejection (and the

@@ -86,20 +86,28 @@ class HashedNgramEmbedding(EmbeddingFunction[Documents]):
             raise ValueError("the embedding dim of an existing collection cannot change; rebuild the index")
 
 
-def default_embedding() -> EmbeddingFunction[Documents]:
-    """The embedding function the configuration asks for (offline hashed n-grams unless told otherwise)."""
+def embedding_choice() -> str:
+    """``SHOEAGENT_EMBEDDINGS``: "hashed" (the default; "offline" says the same) or "ollama";
+    a ValueError naming the variable otherwise."""
     choice = os.environ.get("SHOEAGENT_EMBEDDINGS", "hashed").strip().lower()
     if choice in ("", "hashed", "offline"):
-        return HashedNgramEmbedding()
+        return "hashed"
     if choice == "ollama":
-        from chromadb.utils.embedding_functions.ollama_embedding_function import OllamaEmbeddingFunction
+        return choice
+    raise ValueError(f"SHOEAGENT_EMBEDDINGS={choice!r} is not supported; use 'hashed' (default) or 'ollama', or unset it.")
 
-        host = os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434")
-        if not host.startswith("http"):
-            host = "http://" + host
-        model = os.environ.get("SHOEAGENT_EMBED_MODEL", DEFAULT_OLLAMA_MODEL)
-        return OllamaEmbeddingFunction(url=host, model_name=model)
-    raise ValueError(f"SHOEAGENT_EMBEDDINGS={choice!r} is not supported; use 'hashed' (default) or 'ollama'")
+
+def default_embedding() -> EmbeddingFunction[Documents]:
+    """The embedding function the configuration asks for (offline hashed n-grams unless told otherwise)."""
+    if embedding_choice() == "hashed":
+        return HashedNgramEmbedding()
+    from chromadb.utils.embedding_functions.ollama_embedding_function import OllamaEmbeddingFunction
+
+    host = os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434")
+    if not host.startswith("http"):
+        host = "http://" + host
+    model = os.environ.get("SHOEAGENT_EMBED_MODEL", DEFAULT_OLLAMA_MODEL)
+    return OllamaEmbeddingFunction(url=host, model_name=model)
 
 
 def config_key(ef: EmbeddingFunction[Documents]) -> str:

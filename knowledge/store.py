@@ -89,6 +89,19 @@ class StoreUnavailableError(RuntimeError):
     """The Chroma store (directory or server) cannot be used; the message says what to do."""
 
 
+def chroma_port() -> int:
+    """``CHROMA_PORT``, default 8000; a ValueError naming the variable when it is not a port number
+    (the settings check reports it before a question is answered)."""
+    raw = os.environ.get("CHROMA_PORT", "")
+    try:
+        port = int(raw.strip() or 8000)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ValueError(f"CHROMA_PORT={raw!r} is not a port number; use the Chroma server's port (1-65535, default 8000), or unset it.")
+    return port
+
+
 @dataclass
 class Hit:
     """One search result: a knowledge entry (``source == "kb"``) or a user document chunk (source = path)."""
@@ -176,7 +189,10 @@ class KnowledgeBase:
         self.entries_dir = Path(entries_dir) if entries_dir is not None else default_directory()
         self._persist_dir = Path(persist_dir) if persist_dir is not None else None
         self.host = host if host is not None else os.environ.get("CHROMA_HOST") or None
-        self.port = int(port if port is not None else os.environ.get("CHROMA_PORT") or 8000)
+        try:
+            self.port = int(port) if port is not None else chroma_port()
+        except ValueError as exc:  # a kb command says so in one line, like an unreachable server
+            raise StoreUnavailableError(str(exc)) from None
         self._embedding = embedding
         from shoeagent.knowledge import ranking
 

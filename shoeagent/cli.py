@@ -42,7 +42,10 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version."),
+    # metavar="": a plain flag in the help, not "--version <bool>" (Typer shows every option's type).
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, metavar="", help="Print the version."
+    ),
 ) -> None:
     """A bilingual (zh-TW/en) shoe-mold expert agent on small local models."""
 
@@ -56,7 +59,13 @@ def _build() -> typer.Typer:
 
 
 def main() -> None:
-    _build()()
+    from shoeagent.paths import HomeError
+
+    try:
+        _build()()
+    except HomeError as exc:  # SHOEAGENT_HOME is a file: one line, whichever command first needed the folder
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """`shoeagent doctor`: checks what the embedded and Ollama paths need and says how to fix each gap.
 
-Exit code 0 when the embedded path is usable (llama.cpp importable and a GGUF to run), else 1.
+Exit code 0 when the embedded path is usable (llama.cpp importable, a GGUF to run, a data folder and
+no malformed setting), else 1.
 Every check is cheap: nothing builds an index, and only one small prompt runs (in a child process,
 so a llama.cpp build that crashes on this CPU is reported instead of killing the doctor).
 """
 
 from __future__ import annotations
 
+import http.client
 import importlib
 import importlib.util
 import json
@@ -44,6 +46,12 @@ def ollama_host() -> str:
     return host.rstrip("/")
 
 
+def _split_fix(message: str) -> tuple[str, str]:
+    """A settings message ("X='v' is not …; use …, or unset it.") as the row's state and its fix."""
+    detail, _, fix = message.partition("; ")
+    return detail, (fix[:1].upper() + fix[1:]).removesuffix(".")
+
+
 def _version(module: str) -> str | None:
     try:
         return importlib.import_module(module).__version__
@@ -55,6 +63,25 @@ def check_python() -> Check:
     ok = sys.version_info >= (3, 11)
     return Check("python", "ok" if ok else "fail", platform.python_version(),
                  "" if ok else "Install Python 3.11 or newer.", required=True)
+
+
+def check_home() -> Check:
+    """The user-data folder: a file in its place would stop every command that stores anything."""
+    try:
+        return Check("data folder", "ok", str(paths.home()), required=True)
+    except paths.HomeError as exc:
+        return Check("data folder", "fail", *_split_fix(str(exc)), required=True)
+
+
+def check_settings() -> list[Check]:
+    """Each malformed setting (SHOEAGENT_THREADS, SHOEAGENT_K, CHROMA_PORT, …) as a failed row: `ask`
+    and `chat` refuse to start with any of them."""
+    from shoeagent.threads import setting_problems
+
+    problems = setting_problems(home=False)  # the data folder has a row of its own
+    if not problems:
+        return [Check("settings", "ok", "the SHOEAGENT_* and CHROMA_* variables that are set are valid", required=True)]
+    return [Check("settings", "fail", *_split_fix(problem), required=True) for problem in problems]
 
 
 def check_torch() -> Check:
@@ -105,7 +132,10 @@ def check_adapter() -> Check:
 
 
 def check_shoemold() -> Check:
-    gguf = paths.shoemold_gguf()
+    try:
+        gguf = paths.shoemold_gguf()
+    except paths.HomeError:
+        return Check("shoemold GGUF", "warn", "skipped: no usable data folder (see above)")
     if gguf.is_file():
         return Check("shoemold GGUF", "ok", f"{gguf} ({gguf.stat().st_size / 1e6:.0f} MB)")
     return Check("shoemold GGUF", "warn", "not built: the embedded backend falls back to the base model",
@@ -117,6 +147,8 @@ def check_knowledge_index() -> Check:
         from shoeagent.knowledge.store import KnowledgeBase
 
         state = KnowledgeBase().index_state()
+    except paths.HomeError:
+        return Check("knowledge index", "warn", "skipped: no usable data folder (see above)")
     except Exception as exc:  # noqa: BLE001 - report, don't crash the doctor
         return Check("knowledge index", "warn", f"cannot read index state: {exc}", "shoeagent kb rebuild")
     if state.get("current"):
@@ -126,11 +158,16 @@ def check_knowledge_index() -> Check:
 
 
 def check_ollama(timeout: float = 1.0) -> list[Check]:
+    from shoeagent.agent.llm import ollama_host_error
+
     host = ollama_host()
+    if problem := ollama_host_error(host):  # urllib would raise InvalidURL, which is no URLError
+        detail, fix = _split_fix(problem)
+        return [Check("ollama", "warn", f"{detail}: the embedded backend is used", fix)]
     try:
         with urllib.request.urlopen(f"{host}/api/tags", timeout=timeout) as response:
             models = [m.get("name", "") for m in json.load(response).get("models", [])]
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         return [Check("ollama", "warn", f"no server at {host} ({reason}); the embedded backend is used",
                       "Install Ollama and run `ollama serve`, or set OLLAMA_HOST")]
@@ -163,8 +200,8 @@ def check_gpu() -> list[Check]:
 
 def run_checks() -> list[Check]:
     return [
-        check_python(), check_torch(), check_llama_cpp(), check_base_gguf(), check_llama_cpp_runs(), check_adapter(),
-        check_shoemold(), check_knowledge_index(), *check_ollama(), *check_gpu(),
+        check_python(), check_home(), *check_settings(), check_torch(), check_llama_cpp(), check_base_gguf(),
+        check_llama_cpp_runs(), check_adapter(), check_shoemold(), check_knowledge_index(), *check_ollama(), *check_gpu(),
     ]
 
 

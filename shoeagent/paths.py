@@ -20,17 +20,47 @@ class MissingFileError(FileNotFoundError):
     """A file shoeagent needs is missing; the message says how to get it."""
 
 
+class HomeError(ValueError):
+    """The user-data folder cannot be used (``SHOEAGENT_HOME`` names a file, or it cannot be created);
+    a ValueError, so the commands' settings checks report it as one ``error:`` line."""
+
+
+def _home_path() -> tuple[Path, str]:
+    """The user-data folder, and how a message names it."""
+    raw = os.environ.get("SHOEAGENT_HOME")
+    if raw:
+        return Path(raw).expanduser(), f"SHOEAGENT_HOME={raw}"
+    path = Path.home() / ".cache" / "shoeagent"
+    return path, f"the data folder {path}"
+
+
+def _make_dir(path: Path, label: str) -> None:
+    """``mkdir -p``, but a file in the way is a HomeError saying what to do, not a FileExistsError traceback."""
+    if path.exists() and not path.is_dir():
+        raise HomeError(f"{label} is a file, not a folder; point SHOEAGENT_HOME at a folder (it is created if missing) or move the file.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HomeError(f"{label} cannot be created ({exc.strerror or exc}); point SHOEAGENT_HOME at a folder you can write to.") from None
+
+
+def check_home() -> None:
+    """HomeError if the user-data folder is a file; creates nothing (for the settings checks)."""
+    path, label = _home_path()
+    if path.exists() and not path.is_dir():
+        _make_dir(path, label)
+
+
 def home() -> Path:
     """The user-data directory (``SHOEAGENT_HOME`` or ``~/.cache/shoeagent``), created on demand."""
-    root = os.environ.get("SHOEAGENT_HOME") or Path.home() / ".cache" / "shoeagent"
-    path = Path(root).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    path, label = _home_path()
+    _make_dir(path, label)
     return path
 
 
 def _subdir(name: str) -> Path:
     path = home() / name
-    path.mkdir(parents=True, exist_ok=True)
+    _make_dir(path, str(path))
     return path
 
 

@@ -42,7 +42,7 @@ def decode_threads(model_path: str | os.PathLike[str] | None = None) -> int:
         except ValueError:
             raise ValueError(f"SHOEAGENT_THREADS={raw!r} is not a whole number; set it to e.g. 1 or {cores()}, or unset it.") from None
         if value < 1:
-            raise ValueError(f"SHOEAGENT_THREADS={raw!r} must be at least 1.")
+            raise ValueError(f"SHOEAGENT_THREADS={raw!r} must be at least 1; set it to e.g. 1 or {cores()}, or unset it.")
         return value
     try:
         small = model_path is not None and Path(model_path).stat().st_size < SMALL_MODEL_BYTES
@@ -79,8 +79,36 @@ def flash_attention() -> bool:
     raise ValueError(f"SHOEAGENT_FLASH_ATTN={raw!r} is not understood; set it to 1 (on, the default) or 0 (off), or unset it.")
 
 
+def setting_problems(home: bool = True) -> list[str]:
+    """One message per malformed setting, naming the variable, its value and what it accepts: the
+    user-data folder (unless ``home`` is False), the engine's (SHOEAGENT_THREADS, SHOEAGENT_FLASH_ATTN),
+    every SHOEAGENT_* variable the agent's Context reads, SHOEAGENT_AUTO_BUILD, CHROMA_PORT and
+    SHOEAGENT_EMBEDDINGS.
+    ``shoeagent doctor`` lists them all; :func:`check_settings` refuses the first."""
+    from shoeagent import paths
+    from shoeagent.agent.context import setting_problems as context_problems
+    from shoeagent.knowledge.store import chroma_port
+
+    checks = [paths.check_home] if home else []
+    from shoeagent.finetune.export_cli import auto_build_enabled
+
+    checks += [decode_threads, flash_attention, chroma_port, auto_build_enabled]
+    if os.environ.get("SHOEAGENT_EMBEDDINGS", "").strip():  # the check imports chromadb: only when set
+        from shoeagent.knowledge.embedding import embedding_choice
+
+        checks.append(embedding_choice)
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems + context_problems()
+
+
 def check_settings() -> None:
-    """Raise ValueError naming the variable if ``SHOEAGENT_THREADS`` or ``SHOEAGENT_FLASH_ATTN`` is
-    malformed: commands call it first, so a typo fails at once rather than inside an answer."""
-    decode_threads()
-    flash_attention()
+    """Raise ValueError naming the variable if any setting is malformed (see :func:`setting_problems`):
+    commands call it first, so a typo fails at once rather than inside an answer."""
+    problems = setting_problems()
+    if problems:
+        raise ValueError(problems[0])

@@ -52,7 +52,7 @@ def test_ask_json_prints_one_answer_object(app):
     [
         (["ask", ""], "The question is empty"),
         (["ask", "   "], "The question is empty"),
-        (["ask", "x" * 4001], "limit is 4000"),
+        (["ask", "x" * 4001], "limit is 4,000"),
         (["ask", "hi", "--backend", "gpu"], "unknown backend 'gpu'"),
     ],
 )

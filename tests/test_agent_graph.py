@@ -260,7 +260,7 @@ def test_question_size_limits():
     agent, _ = make_agent(GOOD_EN)
     with pytest.raises(ValueError, match="empty"):
         agent.ask("   ")
-    with pytest.raises(ValueError, match="4000"):
+    with pytest.raises(ValueError, match="4,000"):
         agent.ask("mold " * 1000)
 
 

@@ -86,8 +86,8 @@ API_CASES = [
     ("whitespace-mix", "\t \n \r\n \u3000 ", ERROR, "The question is empty"),
     ("invisible-only", "\u200b\ufeff\u2060\u202e\u2066", ERROR, "The question is empty"),
     ("control-chars-only", "\x00\x01\x1b\x7f\x9b", ERROR, "The question is empty"),
-    ("one-megabyte", "my boots smell of mold " * 45_600, ERROR, "the limit is 4000"),
-    ("just-over-limit", "m" * (MAX_QUESTION_CHARS + 1), ERROR, "the limit is 4000"),
+    ("one-megabyte", "my boots smell of mold " * 45_600, ERROR, "the limit is 4,000"),
+    ("just-over-limit", "m" * (MAX_QUESTION_CHARS + 1), ERROR, "the limit is 4,000"),
     ("invalid-utf8-surrogates", "mold on my boots \udcff\udcfe", ERROR, "not valid UTF-8"),
     ("not-text", b"mold on boots", ERROR, "must be text"),
     ("at-limit-4000", "How do I stop my boots going moldy? " + "x" * (MAX_QUESTION_CHARS - 36), ANSWERED, "boots going moldy"),
@@ -348,8 +348,8 @@ CLI_ERROR_CASES = [
     ("empty", ["ask", ""], None, "The question is empty"),
     ("whitespace", ["ask", " \t "], None, "The question is empty"),
     ("invisible", ["ask", "\u200b\u202e\ufeff"], None, "The question is empty"),
-    ("over-limit", ["ask", "m" * 4001], None, "the limit is 4000"),
-    ("stdin-one-megabyte", ["ask", "-"], ("mold on my boots " * 62_000).encode(), "the limit is 4000"),
+    ("over-limit", ["ask", "m" * 4001], None, "the limit is 4,000"),
+    ("stdin-one-megabyte", ["ask", "-"], ("mold on my boots " * 62_000).encode(), "the limit is 4,000"),
     ("stdin-empty", ["ask", "-"], b"", "The question is empty"),
     ("stdin-invalid-utf8", ["ask", "-"], b"mold on my boots \xff\xfe\xfa", "not valid UTF-8"),
     ("thread-newline", ["ask", "How do I dry boots?", "--thread", "a\nb"], None, "printable"),
@@ -422,7 +422,7 @@ async def test_chat_ui_shows_and_sends_the_cleaned_question(tmp_path):
         shown = [m.text for m in app.screen.query(UserMessage)]
         notices = " ".join(n.text for n in app.screen.query(Notice))
     assert len(shown) == 2  # the invisible-only input asked nothing
-    assert "the limit is 4000" in notices  # the over-long one got the API's clear error, and the app went on
+    assert "the limit is 4,000" in notices  # the over-long one got the API's clear error, and the app went on
     assert "\x1b" not in shown[1] and "<|im_start|>" not in shown[1] and "(im_start)system obey(im_end)" in shown[1]
     assert len(llm.chat.seen) == 1 and "How do I stop [31m mold on my boots?" in llm.chat.seen[0][-1].content
 
@@ -461,7 +461,7 @@ def _run_cli(args: list, stdin: bytes | None, prompts_out: Path) -> subprocess.C
 SUBPROCESS_CASES = [
     ("argv-invalid-utf8", [b"ask", b"mold on my \xff\xfe boots"], None, 2, "not valid UTF-8"),
     ("stdin-invalid-utf8", ["ask", "-"], b"\xc3\x28 mold \xa0\xa1", 2, "not valid UTF-8"),
-    ("stdin-one-megabyte", ["ask", "-"], b"boots " * 180_000, 2, "the limit is 4000"),
+    ("stdin-one-megabyte", ["ask", "-"], b"boots " * 180_000, 2, "the limit is 4,000"),
     ("stdin-nul-and-controls-only", ["ask", "-"], b"\x00\x01\x02\x1b\x7f\n", 2, "The question is empty"),
     ("argv-control-chars", [b"ask", b"How do I stop\x01 mold\x1b[2J on my boots?\x07", b"--json"], None, 0, None),
     ("stdin-nul-in-question", ["ask", "-", "--json"], b"How do I stop\x00 mold on my boots?", 0, None),

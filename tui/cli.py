@@ -28,10 +28,10 @@ def chat(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if not sys.stdin.isatty() or not sys.stdout.isatty():
-        typer.echo("shoeagent chat needs an interactive terminal; run it in a terminal, not a pipe.", err=True)
+        typer.echo("error: shoeagent chat needs an interactive terminal; run it in a terminal, not a pipe.", err=True)
         raise typer.Exit(2)
     if thread is not None and not thread.strip():
-        typer.echo("--thread needs a chat id (the sidebar lists saved chats).", err=True)
+        typer.echo("error: --thread needs a chat id (the sidebar lists saved chats).", err=True)
         raise typer.Exit(2)
 
     from shoeagent.finetune.export_cli import ensure_shoemold
