@@ -27,6 +27,7 @@ from shoeagent.agent.verify import (
     citations,
     compose_answer,
     complete_key_facts,
+    cover_question_materials,
     lead_with_tools,
     normalize,
     split_sentences,
@@ -371,6 +372,9 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         draft, added = complete_key_facts(draft, state.sources, state.lang)
         if added:
             notes.append(f"added the top source's key facts the draft left out: {', '.join(added)}")
+        draft, materials = cover_question_materials(draft, state.sources, state.question, state.lang)
+        if materials:
+            notes.append(f"added what the sources say about the material asked about: {', '.join(materials)}")
         draft, tools_led = lead_with_tools(draft, state.sources, state.lang)
         if tools_led:
             notes.append(f"put the computed result the draft left out first: {', '.join(tools_led)}")
@@ -400,6 +404,7 @@ def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     _emit(runtime, "repair", reason="composed from the sources: " + "; ".join(state.verify_reasons))
     answer = compose_answer(state.sources, state.lang)
     answer, _ = complete_key_facts(answer, state.sources, state.lang)  # composition keeps two sentences a source
+    answer, _ = cover_question_materials(answer, state.sources, state.question, state.lang)
     return {
         "answer": answer,
         "composed": True,

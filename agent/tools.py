@@ -85,7 +85,7 @@ MATERIAL_ALIASES: dict[str, tuple[str, ...]] = {
         "針織", "针织", "網布", "网布", "網面", "网面", "網眼", "网眼", "飛織", "飞织",
     ),
     "rubber": (
-        "rubber", "eva", "eva foam", "foam", "rain boots", "rainboots", "wellies", "wellingtons", "crocs",
+        "rubber", "eva", "eva foam", "foam", "rain boots", "rainboots", "wellies", "wellingtons", "gumboots", "gumboot", "crocs",
         "橡膠", "橡胶", "雨鞋", "雨靴", "膠鞋", "胶鞋",
     ),
     "synthetic": (

@@ -412,6 +412,50 @@ def lead_with_tools(answer: str, sources: Sequence[Mapping[str, Any]], lang: str
     return joined, ids
 
 
+_GENERIC_MATERIAL_WORDS = frozenset({"cloth", "fabric", "cotton", "foam"})
+"""Aliases that name a material but rarely the shoe's ("wipe it with a damp cloth", "cotton socks")."""
+
+
+def _shoe_materials(text: str) -> list[str]:
+    from shoeagent.agent.tools import find_materials
+
+    plain = normalize(text)
+    for word in _GENERIC_MATERIAL_WORDS:
+        plain = re.sub(rf"(?<![a-z]){word}(?![a-z])", " ", plain)
+    return find_materials(plain)
+
+
+def cover_question_materials(
+    answer: str, sources: Sequence[Mapping[str, Any]], question: str, lang: str, max_added: int = 2
+) -> tuple[str, list[str]]:
+    """Add a cited source sentence about each shoe material the question names and the answer never mentions.
+
+    "Can I use bleach on my canvas sneakers?" was answered with the top source's leather sentence
+    only, though the same source says what bleach does to canvas. The first sentence (sources in
+    rank order, knowledge before tools) that names the material is appended, unless the answer
+    already says it. Returns the answer and the materials added.
+    """
+    if not answer.strip():
+        return answer, []
+    missing = [m for m in _shoe_materials(question) if m not in _shoe_materials(answer)]
+    order = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
+    order += [i for i, s in enumerate(sources) if s.get("kind") == "tool"]
+    text, added = answer.rstrip(), []
+    for material in missing[:max_added]:
+        for index in order:
+            source = sources[index]
+            body = strip_tool_label(str(source.get("text", ""))) if source.get("kind") == "tool" else str(source.get("text", ""))
+            sentence = next((x for x in split_sentences(body, lang) if material in _shoe_materials(x)), None)
+            if sentence is None or _near_duplicate(sentence, split_sentences(text, lang), lang) is not None:
+                continue
+            joined = f"{text}{'' if lang == 'zh' else ' '}{_cite(sentence, index + 1, lang)}"
+            if len(joined) <= _MAX_CHARS.get(lang, 1200):
+                text = joined
+                added.append(material)
+            break
+    return (text, added) if added else (answer, [])
+
+
 def _compose_order(sources: Sequence[Mapping[str, Any]]) -> list[int]:
     lead = [i for i, s in enumerate(sources) if s.get("id") in _LEADING_TOOLS]
     kb = [i for i, s in enumerate(sources) if s.get("kind") != "tool"]

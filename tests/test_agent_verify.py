@@ -240,3 +240,38 @@ def test_ordinary_words_with_tool_like_parts_are_not_flagged():
     from shoeagent.agent.verify import copies_prompt_layout
 
     assert not copies_prompt_layout("The mold risk is high and the dew point is 18.4°C [1]. Material care matters [2].", [])
+
+
+NO_BLEACH = {
+    "id": "clean-no-bleach-leather", "kind": "kb", "key_facts": ["bleach"],
+    "text": "Do not use bleach on leather, suede or nubuck. Even on white canvas, chlorine bleach can yellow the fabric; "
+            "an oxygen-based cleaner is gentler.",
+}
+
+
+def test_an_answer_that_skips_the_material_asked_about_gets_the_sources_sentence_on_it():
+    from shoeagent.agent.verify import cover_question_materials
+
+    answer = "Do not use bleach on leather, suede or nubuck [1]."
+    text, added = cover_question_materials(answer, [NO_BLEACH], "Can I use bleach on my moldy canvas sneakers?", "en")
+    assert added == ["canvas"]
+    assert text == answer + " Even on white canvas, chlorine bleach can yellow the fabric; an oxygen-based cleaner is gentler [1]."
+
+
+def test_material_coverage_leaves_answers_alone_when_nothing_is_missing_or_nothing_fits():
+    from shoeagent.agent.verify import cover_question_materials
+
+    said = "Canvas yellows with bleach [1]."
+    assert cover_question_materials(said, [NO_BLEACH], "bleach on canvas sneakers?", "en") == (said, [])
+    # "a damp cloth" names no shoe material; knit is asked about but no source speaks of it.
+    answer = "Wipe it gently [1]."
+    assert cover_question_materials(answer, [NO_BLEACH], "Can I wipe my boots with a damp cloth?", "en") == (answer, [])
+    assert cover_question_materials(answer, [NO_BLEACH], "mold on my knit sneakers", "en") == (answer, [])
+
+
+def test_material_coverage_in_chinese():
+    from shoeagent.agent.verify import cover_question_materials
+
+    source = {"id": "x", "kind": "kb", "text": "皮革不要用漂白水。即使是白色帆布，含氯漂白水也可能讓布料泛黃。"}
+    text, added = cover_question_materials("皮革不要用漂白水[1]。", [source], "帆布鞋可以用漂白水嗎？", "zh")
+    assert added == ["canvas"] and text == "皮革不要用漂白水[1]。即使是白色帆布，含氯漂白水也可能讓布料泛黃[1]。"
