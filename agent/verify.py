@@ -437,7 +437,8 @@ def cover_question_materials(
     """
     if not answer.strip():
         return answer, []
-    missing = [m for m in _shoe_materials(question) if m not in _shoe_materials(answer)]
+    asked = _shoe_materials(question)
+    missing = [m for m in asked if m not in _shoe_materials(answer)]
     order = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
     order += [i for i, s in enumerate(sources) if s.get("kind") == "tool"]
     text, added = answer.rstrip(), []
@@ -445,7 +446,11 @@ def cover_question_materials(
         for index in order:
             source = sources[index]
             body = strip_tool_label(str(source.get("text", ""))) if source.get("kind") == "tool" else str(source.get("text", ""))
-            sentence = next((x for x in split_sentences(body, lang) if material in _shoe_materials(x)), None)
+            # A sentence about this material, not one that compares it with another ("suede is the leather that…").
+            sentence = next(
+                (x for x in split_sentences(body, lang) if material in (named := _shoe_materials(x)) and set(named) <= set(asked)),
+                None,
+            )
             if sentence is None or _near_duplicate(sentence, split_sentences(text, lang), lang) is not None:
                 continue
             joined = f"{text}{'' if lang == 'zh' else ' '}{_cite(sentence, index + 1, lang)}"

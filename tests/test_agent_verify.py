@@ -275,3 +275,11 @@ def test_material_coverage_in_chinese():
     source = {"id": "x", "kind": "kb", "text": "皮革不要用漂白水。即使是白色帆布，含氯漂白水也可能讓布料泛黃。"}
     text, added = cover_question_materials("皮革不要用漂白水[1]。", [source], "帆布鞋可以用漂白水嗎？", "zh")
     assert added == ["canvas"] and text == "皮革不要用漂白水[1]。即使是白色帆布，含氯漂白水也可能讓布料泛黃[1]。"
+
+
+def test_material_coverage_skips_sentences_about_another_material_too():
+    from shoeagent.agent.verify import cover_question_materials
+
+    source = {"id": "x", "kind": "kb", "text": "麂皮是最容易發霉的皮革。皮鞋要輪流穿。"}
+    text, added = cover_question_materials("每天穿同一雙容易發霉[1]。", [source], "上班的皮鞋每天都穿同一雙，會比較容易發霉嗎？", "zh")
+    assert added == ["leather"] and text.endswith("皮鞋要輪流穿[1]。")
