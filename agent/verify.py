@@ -431,21 +431,22 @@ def cover_question_materials(
     """Add a cited source sentence about each shoe material the question names and the answer never mentions.
 
     "Can I use bleach on my canvas sneakers?" was answered with the top source's leather sentence
-    only, though the same source says what bleach does to canvas. The first sentence (sources in
-    rank order, knowledge before tools) that names the material is appended, unless the answer
-    already says it. Returns the answer and the materials added.
+    only, though the same source says what bleach does to canvas. The first sentence of the
+    knowledge passages (in rank order) that names the material, and no material the question did
+    not ask about, is appended, unless the answer already says it. Returns the answer and the
+    materials added.
     """
     if not answer.strip():
         return answer, []
     asked = _shoe_materials(question)
     missing = [m for m in asked if m not in _shoe_materials(answer)]
+    # Knowledge passages only: the material_care tool's sheet is general advice ("never bleach leather")
+    # that rarely answers the question asked.
     order = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
-    order += [i for i, s in enumerate(sources) if s.get("kind") == "tool"]
     text, added = answer.rstrip(), []
     for material in missing[:max_added]:
         for index in order:
-            source = sources[index]
-            body = strip_tool_label(str(source.get("text", ""))) if source.get("kind") == "tool" else str(source.get("text", ""))
+            body = str(sources[index].get("text", ""))
             # A sentence about this material, not one that compares it with another ("suede is the leather that…").
             sentence = next(
                 (x for x in split_sentences(body, lang) if material in (named := _shoe_materials(x)) and set(named) <= set(asked)),

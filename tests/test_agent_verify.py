@@ -283,3 +283,11 @@ def test_material_coverage_skips_sentences_about_another_material_too():
     source = {"id": "x", "kind": "kb", "text": "麂皮是最容易發霉的皮革。皮鞋要輪流穿。"}
     text, added = cover_question_materials("每天穿同一雙容易發霉[1]。", [source], "上班的皮鞋每天都穿同一雙，會比較容易發霉嗎？", "zh")
     assert added == ["leather"] and text.endswith("皮鞋要輪流穿[1]。")
+
+
+def test_material_coverage_never_takes_the_generic_material_care_sheet():
+    from shoeagent.agent.verify import cover_question_materials
+
+    care = {"id": "tool:material_care", "kind": "tool", "text": "工具 material_care：皮革絕對不要用漂白水。"}
+    answer = "輪流穿，每雙休息約 24 小時[1]。"
+    assert cover_question_materials(answer, [care], "上班的皮鞋每天都穿同一雙，會比較容易發霉嗎？", "zh") == (answer, [])
