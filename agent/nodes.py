@@ -402,7 +402,7 @@ def after_verify(state: State, runtime: Runtime[Context]) -> Literal["finalize",
 def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Build the answer deterministically from the sources' key-fact sentences, each cited."""
     _emit(runtime, "repair", reason="composed from the sources: " + "; ".join(state.verify_reasons))
-    answer = compose_answer(state.sources, state.lang)
+    answer = compose_answer(state.sources, state.lang, question=state.retrieval_query)
     answer, _ = complete_key_facts(answer, state.sources, state.lang)  # composition keeps two sentences a source
     answer, _ = cover_question_materials(answer, state.sources, state.question, state.lang)
     return {

@@ -469,12 +469,20 @@ def _compose_order(sources: Sequence[Mapping[str, Any]]) -> list[int]:
     return lead + kb + rest
 
 
-def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentences: int = 4) -> str:
+def _closest_to(question: str, sentences: Sequence[str], lang: str) -> str:
+    """The sentence sharing most content words with ``question`` (the first on a tie, or when none does)."""
+    wanted = _content_units(question, lang)
+    return max(sentences, key=lambda x: (len(_content_units(x, lang) & wanted), -sentences.index(x)))
+
+
+def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentences: int = 4, question: str = "") -> str:
     """A short answer built from the sources' own sentences, each cited.
 
     Tool results computed from the user's numbers come first, then knowledge passages by rank,
     then other tool results; from each, the sentences that carry its key facts (at most two), else
-    its first sentence. Tool summaries lose their "Tool name:" label.
+    the sentence closest to ``question`` (a user's own document has no key facts, and its first
+    sentence is often scene-setting: "Our crew keeps the gumboots in the wheelhouse locker."). Tool
+    summaries lose their "Tool name:" label.
     """
     picked: list[str] = []
     seen: set[str] = set()
@@ -488,7 +496,7 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
             continue
         facts = source.get("key_facts") or []
         with_facts = [s for s in sentences if any(fact_present(f, normalize(s)) for f in facts)]
-        chosen = sentences[:2] if source.get("kind") == "tool" else (with_facts[:2] or sentences[:1])
+        chosen = sentences[:2] if source.get("kind") == "tool" else (with_facts[:2] or [_closest_to(question, sentences, lang)])
         for sentence in chosen:
             key = normalize(sentence)
             if key in seen:

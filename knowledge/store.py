@@ -889,7 +889,7 @@ class KnowledgeBase:
         return Hit(
             id=key,
             title=f"{title} (part {int(meta['chunk']) + 1}/{meta['chunks']})",
-            text=doc.text,
+            text=_without_heading(doc.text, str(meta.get("heading") or "")),
             category=USER_CATEGORY,
             stage=USER_CATEGORY,
             score=score,
@@ -996,6 +996,16 @@ def _owner_id(question: _Doc) -> str:
 def _title_of(doc: _Doc) -> str:
     meta = doc.metadata
     return str(meta.get("title") or meta.get("heading") or "")
+
+
+def _without_heading(text: str, heading: str) -> str:
+    """A user chunk's text without the heading line it is indexed with (for retrieval): the hit's
+    title carries the heading, and an answer quoting the chunk's first sentence must not start with a
+    bare heading line."""
+    if heading and text.startswith(heading):
+        rest = text[len(heading):].lstrip()
+        return rest or text
+    return text
 
 
 def _entry_metadata(entry: Entry, lang: str) -> dict[str, Any]:

@@ -291,3 +291,14 @@ def test_material_coverage_never_takes_the_generic_material_care_sheet():
     care = {"id": "tool:material_care", "kind": "tool", "text": "工具 material_care：皮革絕對不要用漂白水。"}
     answer = "輪流穿，每雙休息約 24 小時[1]。"
     assert cover_question_materials(answer, [care], "上班的皮鞋每天都穿同一雙，會比較容易發霉嗎？", "zh") == (answer, [])
+
+
+def test_composition_quotes_the_sentence_of_a_user_document_closest_to_the_question():
+    from shoeagent.agent.verify import compose_answer
+
+    notes = {"id": "user:boat.md#0", "kind": "kb", "key_facts": [], "text":
+             "Our crew keeps wellington gumboots in the wheelhouse locker. After each trip rinse them with fresh water, "
+             "hang them upside down to dry and wipe the inside with white vinegar weekly so they never go moldy inside."}
+    question = "My wellington boots on the boat keep getting moldy inside, what should I do?"
+    assert compose_answer([notes], "en", question=question).startswith("After each trip rinse them")
+    assert compose_answer([notes], "en").startswith("Our crew keeps")  # no question: the first sentence, as before

@@ -214,6 +214,7 @@ def test_user_documents_are_added_and_searched(kb, tmp_path):
     top = hits[0]
     assert top.source == str(doc.resolve()) and top.category == "user_document"
     assert "cedar" in top.text and "Grandma's trick" in top.title and "part 1/" in top.title
+    assert top.text.startswith("Stuff crumpled newspaper")  # the heading is the title's, not a bare first line
     assert any(h.source == "kb" for h in kb.search("humidity thresholds", k=3))
     # Re-adding replaces the old chunks instead of duplicating them.
     again = kb.add_documents([doc])
