@@ -433,10 +433,19 @@ _EMBEDDED_CACHE: dict[str | None, EmbeddedBackend] = {}
 
 
 def cached_embedded_backend(model: str | None = None) -> EmbeddedBackend:
-    """One EmbeddedBackend object per model path (they share the process-wide engine anyway)."""
-    backend = _EMBEDDED_CACHE.get(model)
+    """One EmbeddedBackend object per model path (they share the process-wide engine anyway).
+
+    Without ``model`` the key is the shoemold GGUF when it exists, so a process that answered with the
+    base model before the GGUF was built (by `shoeagent export`, or `ask`'s first-use build) picks the
+    built model up at its next question instead of keeping the base one.
+    """
+    key = model
+    if model is None:
+        shoemold = paths.shoemold_gguf()
+        key = str(shoemold) if shoemold.is_file() else None
+    backend = _EMBEDDED_CACHE.get(key)
     if backend is None:
-        backend = _EMBEDDED_CACHE[model] = embedded_backend(model)
+        backend = _EMBEDDED_CACHE[key] = embedded_backend(model)
     return backend
 
 

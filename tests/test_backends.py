@@ -122,6 +122,16 @@ def test_auto_picks_embedded_without_shoemold_or_without_server(monkeypatch):
     assert backend.model_id == backends.BASE_MODEL_LABEL and backend.notes == [backends.BASE_MODEL_NOTE]
 
 
+def test_a_shoemold_gguf_built_while_running_is_used_from_the_next_question():
+    from shoeagent import paths
+
+    assert backends.resolve_backend("embedded").model_id == backends.BASE_MODEL_LABEL
+    paths.shoemold_gguf().parent.mkdir(parents=True, exist_ok=True)
+    paths.shoemold_gguf().write_bytes(b"GGUF")  # the engine loads lazily: a stand-in file is enough here
+    backend = backends.resolve_backend("embedded")
+    assert backend.model_id == paths.MODEL_NAME and backend.path == paths.shoemold_gguf() and not backend.notes
+
+
 def test_ollama_host_forms(monkeypatch):
     for raw, url in [
         ("", "http://127.0.0.1:11434"),
