@@ -482,7 +482,8 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
     then other tool results; from each, the sentences that carry its key facts (at most two), else
     the sentence closest to ``question`` (a user's own document has no key facts, and its first
     sentence is often scene-setting: "Our crew keeps the gumboots in the wheelhouse locker."). Tool
-    summaries lose their "Tool name:" label.
+    summaries lose their "Tool name:" label; the diagnosis tool gives only its diagnosis when the
+    question names a shoe material.
     """
     picked: list[str] = []
     seen: set[str] = set()
@@ -496,7 +497,14 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
             continue
         facts = source.get("key_facts") or []
         with_facts = [s for s in sentences if any(fact_present(f, normalize(s)) for f in facts)]
-        chosen = sentences[:2] if source.get("kind") == "tool" else (with_facts[:2] or [_closest_to(question, sentences, lang)])
+        if source.get("id") == "tool:diagnose_symptoms" and _shoe_materials(question):
+            # Its advice ("wipe with 70% alcohol") is the same for every material; for suede it is wrong.
+            # The passages about the material named say how to treat it.
+            chosen = sentences[:1]
+        elif source.get("kind") == "tool":
+            chosen = sentences[:2]
+        else:
+            chosen = with_facts[:2] or [_closest_to(question, sentences, lang)]
         for sentence in chosen:
             key = normalize(sentence)
             if key in seen:

@@ -302,3 +302,17 @@ def test_composition_quotes_the_sentence_of_a_user_document_closest_to_the_quest
     question = "My wellington boots on the boat keep getting moldy inside, what should I do?"
     assert compose_answer([notes], "en", question=question).startswith("After each trip rinse them")
     assert compose_answer([notes], "en").startswith("Our crew keeps")  # no question: the first sentence, as before
+
+
+def test_composition_keeps_the_diagnosis_tools_generic_advice_out_of_a_material_question():
+    from shoeagent.agent.verify import compose_answer
+
+    diagnosis = {"id": "tool:diagnose_symptoms", "kind": "tool", "text":
+                 "Tool diagnose_symptoms: most likely mold (confidence 57%). Take the shoes outdoors and wipe with 70% alcohol."}
+    suede = {"id": "clean-suede-nubuck", "kind": "kb", "key_facts": ["suede brush"],
+             "text": "Clean suede mostly dry: brush it outdoors with a suede brush. Use as little water as possible."}
+    material = compose_answer([suede, diagnosis], "en", question="My suede loafers have white fuzz on them, how do I clean them?")
+    assert material.startswith("Most likely mold (confidence 57%) [2].") and "70% alcohol" not in material
+    assert "suede brush [1]" in material
+    plain = compose_answer([suede, diagnosis], "en", question="white fuzz on my shoes, what is it?")
+    assert "wipe with 70% alcohol [2]" in plain
