@@ -382,6 +382,12 @@ def ollama_models(host: str | None = None, timeout: float = 0.5) -> list[str] | 
     return [str(m.get("name") or m.get("model") or "") for m in reply.get("models", [])]
 
 
+def ollama_serves(model: str, timeout: float = 0.5) -> bool:
+    """Whether the Ollama at OLLAMA_HOST answers within ``timeout`` and lists ``model`` (any tag)."""
+    models = ollama_models(timeout=timeout)
+    return models is not None and _served_name(models, model) is not None
+
+
 def _served_name(models: Sequence[str], model: str) -> str | None:
     """The name under which ``model`` is served (``shoemold`` matches ``shoemold:latest``)."""
     for name in models:
@@ -465,8 +471,7 @@ def resolve_backend(name: str = "auto", model: str | None = None) -> ChatBackend
         raise ValueError(f"Unknown backend {name!r}; use auto, embedded or ollama.")
     gguf = model if model and model.endswith(".gguf") else None
     wanted = paths.MODEL_NAME if gguf or not model else model
-    models = ollama_models(timeout=0.5)
-    if models is not None and _served_name(models, wanted) is not None:
+    if ollama_serves(wanted):
         try:
             return ollama_backend(wanted)
         except BackendError:

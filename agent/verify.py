@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoeagent.agent.safety import has_control_tokens
-from shoeagent.agent.tools import TOOL_NAMES
+from shoeagent.agent.tools import TOOL_NAMES, find_materials
 from shoeagent.lang import detect_language
 
 _CITATION = re.compile(r"\[\s*(\d+(?:\s*[,，、-]\s*\d+)*)\s*\]")
@@ -417,8 +417,6 @@ _GENERIC_MATERIAL_WORDS = frozenset({"cloth", "fabric", "cotton", "foam"})
 
 
 def _shoe_materials(text: str) -> list[str]:
-    from shoeagent.agent.tools import find_materials
-
     plain = normalize(text)
     for word in _GENERIC_MATERIAL_WORDS:
         plain = re.sub(rf"(?<![a-z]){word}(?![a-z])", " ", plain)

@@ -83,10 +83,9 @@ def ensure_shoemold(backend: str = "auto") -> None:
     if not wanted or backend == "ollama" or paths.shoemold_gguf().is_file():
         return
     if backend == "auto":
-        from shoeagent.agent.llm import _served_name, ollama_models
+        from shoeagent.agent.llm import ollama_serves
 
-        models = ollama_models(timeout=0.5)
-        if models is not None and _served_name(models, paths.MODEL_NAME) is not None:
+        if ollama_serves(paths.MODEL_NAME):
             return
     try:
         adapter_dir = paths.packaged_adapter_dir()
