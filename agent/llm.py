@@ -141,6 +141,10 @@ class EmbeddedBackend(ChatBackend):
 
     path: Path = field(default_factory=lambda: Path())
     repeat_penalty: float = 1.15
+    draft_tokens: int | None = None
+    """Guessed tokens per model step (prompt lookup, ``agent/speculative.py``); None: ``SHOEAGENT_DRAFT_TOKENS``."""
+    last_decode: Any = None
+    """The :class:`~shoeagent.agent.speculative.DecodeStats` of the latest generation."""
     reads_ahead: ClassVar[bool] = True
 
     def engine(self) -> Any:
@@ -223,19 +227,59 @@ class EmbeddedBackend(ChatBackend):
         temperature: float = 0.2,
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
+        from shoeagent.agent.speculative import DecodeStats, generate_tokens, stream_text
+
+        from shoeagent.threads import draft_tokens
+
         engine = self.engine()
+        try:
+            prompt = self.prompt_tokens(messages)
+        except BackendError:  # a GGUF without its own chat template: llama-cpp-python's formatter, one token per step
+            yield from self._stream_chat_completion(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel)
+            return
         # One generation at a time: concurrent callers queue here instead of corrupting the KV cache.
+        with _GENERATION_LOCK:
+            sampler = engine._init_sampler(
+                top_k=40, top_p=0.9, min_p=0.05, typical_p=1.0, temp=temperature, repeat_penalty=self.repeat_penalty
+            )
+            stats = DecodeStats()
+            tokens = generate_tokens(
+                engine, prompt, max_tokens=max_tokens, sampler=sampler, stop_ids=self.stop_ids(),
+                draft_tokens=self.draft_tokens if self.draft_tokens is not None else draft_tokens(), cancel=cancel, stats=stats,
+            )
+            try:
+                for piece in stream_text(engine, tokens, CHATML_STOPS):
+                    if cancel is not None and cancel.is_set():
+                        break
+                    yield piece
+            except ValueError as exc:  # the prompt leaves no room to answer
+                raise BackendError(f"llama.cpp could not start: {exc}") from exc
+            except RuntimeError as exc:  # decode failure
+                engine.reset()
+                raise BackendError(f"llama.cpp failed: {exc}") from exc
+            finally:
+                tokens.close()
+                self.last_decode = stats
+
+    def stop_ids(self) -> set[int]:
+        """The token ids that end an answer: the end-of-text token and each ChatML stop that is one token."""
+        engine = self.engine()
+        ids = {engine.token_eos()}
+        for stop in CHATML_STOPS:
+            tokens = engine.tokenize(stop.encode("utf-8"), add_bos=False, special=True)
+            if len(tokens) == 1:
+                ids.add(tokens[0])
+        return ids
+
+    def _stream_chat_completion(
+        self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float, cancel: threading.Event | None
+    ) -> Iterator[str]:
+        engine = self.engine()
         with _GENERATION_LOCK:
             try:
                 chunks = engine.create_chat_completion(
-                    messages=list(messages),
-                    stream=True,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    top_p=0.9,
-                    repeat_penalty=self.repeat_penalty,
-                    stop=CHATML_STOPS,
-                    seed=42,
+                    messages=list(messages), stream=True, max_tokens=max_tokens, temperature=temperature, top_p=0.9,
+                    repeat_penalty=self.repeat_penalty, stop=CHATML_STOPS, seed=42,
                 )
             except (ValueError, RuntimeError) as exc:
                 raise BackendError(f"llama.cpp could not start: {exc}") from exc

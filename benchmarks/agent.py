@@ -5,7 +5,7 @@
 For each question (in-domain ones from agent/eval/questions.jsonl, English and Chinese alternating)
 it measures the end-to-end latency of ``ShoeAgent.ask`` (embedded backend, no memory), the time to
 the first streamed token, the time spent inside the model, and then replays every model call of that
-answer on the raw llama.cpp engine (same GGUF, same messages, same seed, so the same tokens, streamed
+answer on the bare backend (same engine, same messages, same seed and decoding, so the same tokens, streamed
 the same way) to get the pure decoding time and the raw time to the first token. The engine's cache
 is reset before each question and before each replay, so neither side reuses the other's prompt; it
 then holds the system prompt alone (``cache_system_prompt``), as it does in a chat: ``warm_up`` reads
@@ -33,7 +33,7 @@ from typing import Any
 
 from shoeagent import paths
 from shoeagent.agent.api import ShoeAgent
-from shoeagent.agent.llm import CHATML_STOPS, ChatBackend, EmbeddedBackend, embedded_backend
+from shoeagent.agent.llm import ChatBackend, EmbeddedBackend, embedded_backend
 
 
 @dataclass
@@ -76,29 +76,20 @@ class TimedBackend(ChatBackend):
 
 
 def raw_decode(backend: EmbeddedBackend, call: Call) -> tuple[float, int, float | None]:
-    """Replay one call on the bare llama.cpp engine, streamed like the backend streams.
+    """Replay one call on the bare embedded backend (no graph): the same engine and decoding, prompt
+    lookup included (``agent/speculative.py``), so the ratio to it is the graph's own cost.
 
-    Returns (seconds, tokens generated, seconds to the first piece). Tokens are counted by
-    tokenizing the generated text (stream pieces merge multi-byte characters, so counting them would
-    undercount Chinese).
+    Returns (seconds, tokens generated, seconds to the first piece).
     """
-    engine = backend.engine()
     started = time.perf_counter()
     first = None
     pieces = []
-    chunks = engine.create_chat_completion(
-        messages=call.messages, max_tokens=call.max_tokens, temperature=call.temperature, top_p=0.9,
-        repeat_penalty=backend.repeat_penalty, stop=CHATML_STOPS, seed=42, stream=True,
-    )
-    for chunk in chunks:
-        piece = chunk["choices"][0]["delta"].get("content")
-        if piece:
-            if first is None:
-                first = time.perf_counter() - started
-            pieces.append(piece)
+    for piece in backend.stream(call.messages, max_tokens=call.max_tokens, temperature=call.temperature):
+        if first is None:
+            first = time.perf_counter() - started
+        pieces.append(piece)
     seconds = time.perf_counter() - started
-    text = "".join(pieces)
-    return seconds, backend.count_tokens(text) if text else 0, first
+    return seconds, backend.last_decode.tokens if backend.last_decode else 0, first
 
 
 def load_questions(n: int) -> list[dict[str, Any]]:

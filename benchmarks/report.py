@@ -36,7 +36,7 @@ QUALITY_COLUMNS = (
     ("refusal_accuracy", "Refusal acc. (OOD)", 2),
     ("false_refusal_rate", "False refusals", 2),
 )
-NAMES = ("startup", "retrieval", "scale", "threads", "agent", "read_ahead", "conversation", "ablation", "training", "export", "tui")
+NAMES = ("startup", "retrieval", "scale", "threads", "agent", "read_ahead", "lookup", "conversation", "ablation", "training", "export", "tui")
 COLORS = {"base": "#9aa5b1", "base_retrieval": "#d9a441", "lora": "#5b8fb9", "agent": "#2f7d6d"}
 
 
@@ -226,6 +226,7 @@ def speed_section(data: dict[str, Any], charts: dict[str, str]) -> list[str]:
         lines.append(_not_run("agent"))
 
     lines += read_ahead_section(data.get("read_ahead"))
+    lines += lookup_section(data.get("lookup"))
 
     threads = data.get("threads")
     if threads and threads.get("settings"):
@@ -337,6 +338,30 @@ def read_ahead_section(result: dict[str, Any] | None) -> list[str]:
             f"| {case} | {fmt(item.get('ttft_s_p50'))} s | {fmt(item.get('ttft_s_p50_en'))} s | {fmt(item.get('ttft_s_p50_zh'))} s | "
             f"{fmt(share)}× | {fmt(item.get('read_ahead_s_p50'))} s ({fmt(item.get('tokens_read_ahead_p50'), 0)}) | "
             f"{fmt(100 * (item.get('same_answer_as_none') or 0), 0)}% |"
+        )
+    return lines + [""]
+
+
+def lookup_section(result: dict[str, Any] | None) -> list[str]:
+    """Prompt-lookup decoding against plain decoding on the agent's own prompts."""
+    lines = ["### Prompt-lookup decoding (the agent's own prompts, same run)", ""]
+    if not result:
+        return lines + [_not_run("lookup"), ""]
+    lines += [
+        f"{result.get('calls')} model calls of {result.get('n')} in-domain questions, `{result.get('model')}`, each replayed "
+        f"with plain decoding and with up to {result.get('draft_tokens')} guessed tokens per step, alternating, from the "
+        f"cache holding the system prompt ({_load_note(result)}). Times include reading the prompt. "
+        f"{result.get('same_text')} of {result.get('calls')} replies had the same text both ways; "
+        f"{fmt(100 * (result.get('guesses_kept') or 0), 0)}% of guesses were kept.",
+        "",
+        "| Language | Plain | Lookup | Speed-up | Tokens per step | TTFT p50 plain / lookup |",
+        "|---|---|---|---|---|---|",
+    ]
+    for lang, suffix in (("all", ""), ("en", "_en"), ("zh", "_zh")):
+        lines.append(
+            f"| {lang} | {fmt(result.get('plain_s' + suffix))} s | {fmt(result.get('lookup_s' + suffix))} s | "
+            f"{fmt(result.get('speedup' + suffix))}× | {fmt(result.get('tokens_per_step' + suffix))} | "
+            f"{fmt(result.get('plain_ttft_s_p50' + suffix))} / {fmt(result.get('lookup_ttft_s_p50' + suffix))} s |"
         )
     return lines + [""]
 

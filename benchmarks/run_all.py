@@ -13,6 +13,7 @@
   threads       llama.cpp thread settings for the embedded model: decode tokens/s and prompt time, side by side
   agent         time to first token, end-to-end p50/p95, tokens/s, next to raw llama.cpp on the same tokens
   read_ahead    time to first token after the chat read the prompt ahead during a pause in typing, vs not
+  lookup        prompt-lookup decoding against plain decoding on the agent's own prompts
   conversation  answer latency and prompt size at turns 1 / 5 / 10 / 20 of one thread
   ablation      base · base + retrieval · LoRA · full agent on the evaluation set (quality + refusals)
   training      training tokens/s: shoeagent's trainer vs the seed's plain transformers recipe
@@ -49,7 +50,7 @@ if __package__ in (None, ""):
 
 from benchmarks.common import REPO, machine, write_json  # noqa: E402
 
-NAMES = ("startup", "retrieval", "scale", "threads", "agent", "read_ahead", "conversation", "ablation", "training", "export", "tui")
+NAMES = ("startup", "retrieval", "scale", "threads", "agent", "read_ahead", "lookup", "conversation", "ablation", "training", "export", "tui")
 DEFAULT_LIMIT = 30
 FULL_OUT = REPO / "docs" / "bench"
 FULL_REPORT = REPO / "docs" / "benchmarks.md"
@@ -71,6 +72,8 @@ def settings(name: str, quick: bool, limit: int | None) -> dict[str, Any]:
         return {"n": n, "max_tokens": 16 if quick else 320}
     if name == "read_ahead":
         return {"n": min(n, 16) if not quick else 1}
+    if name == "lookup":
+        return {"n": 1, "max_tokens": 16} if quick else {"n": min(n, 16)}
     if name == "conversation":
         return {"checkpoints": [1], "max_tokens": 12} if quick else {"checkpoints": [1, 5, 10, 20], "max_tokens": 48}
     if name == "ablation":

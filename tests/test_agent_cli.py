@@ -100,7 +100,7 @@ def test_a_locked_chat_database_is_one_line_exit_2(monkeypatch):
     assert "locked by another process" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(("variable", "value"), [("SHOEAGENT_THREADS", "abc"), ("SHOEAGENT_THREADS", "0"), ("SHOEAGENT_FLASH_ATTN", "maybe")])
+@pytest.mark.parametrize(("variable", "value"), [("SHOEAGENT_THREADS", "abc"), ("SHOEAGENT_THREADS", "0"), ("SHOEAGENT_FLASH_ATTN", "maybe"), ("SHOEAGENT_DRAFT_TOKENS", "lots")])
 def test_a_bad_engine_setting_exits_2_before_answering(app, monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     result = CliRunner().invoke(app, ["ask", "How do I dry wet sneakers?"])

@@ -107,6 +107,12 @@ def _canned(bench: Path) -> None:
                                   "tokens_read_ahead_p50": 442, "same_answer_as_none": 0.8125},
                        "partial": {"ttft_s_p50": 0.56, "ttft_s_p50_en": 0.45, "ttft_s_p50_zh": 0.76, "read_ahead_s_p50": 0.76,
                                    "tokens_read_ahead_p50": 291, "same_answer_as_none": 1.0}},
+        "lookup": {"n": 16, "calls": 19, "model": "shoemold", "draft_tokens": 10, "machine": {"load_average": [1.1, 1.0, 1.0]},
+                   "plain_s": 38.6, "lookup_s": 32.5, "speedup": 1.19, "tokens_per_step": 4.49, "plain_ttft_s_p50": 0.6,
+                   "lookup_ttft_s_p50": 0.6, "plain_s_en": 10.2, "lookup_s_en": 9.4, "speedup_en": 1.09, "tokens_per_step_en": 3.73,
+                   "plain_ttft_s_p50_en": 0.37, "lookup_ttft_s_p50_en": 0.36, "plain_s_zh": 28.4, "lookup_s_zh": 23.1,
+                   "speedup_zh": 1.23, "tokens_per_step_zh": 4.93, "plain_ttft_s_p50_zh": 1.06, "lookup_ttft_s_p50_zh": 1.07,
+                   "guesses_kept": 0.663, "same_text": 19},
         "startup": {"runs": 5, "import_shoeagent_s": 0.01, "python_bare_s": 0.05, "importtime_shoeagent_s": 0.006, "cli_help_s": 0.5},
         "tui": {"goal_s": 2.0, "launch_to_paint_s": {"median": 0.8, "max": 1.0, "runs": [0.8, 0.7, 1.0]},
                 "model_ready_s": {"median": 2.5}},
@@ -132,6 +138,7 @@ def test_report_renders_tables_and_charts_from_canned_results(tmp_path):
     assert "| 20 | 1.50 s | 50 ms | 2.00 s | 600 |" in text
     assert "| 169 | 2438 | 5.50 ms | 9.10 ms |" in text
     assert "| paused | 0.05 s | 0.04 s | 0.06 s | 0.05× | 1.11 s (442) | 81% |" in text
+    assert "| zh | 28.40 s | 23.10 s | 1.23× | 4.93 | 1.06 / 1.07 s |" in text and "19 of 19 replies had the same text" in text
     assert "Not run yet" not in text and "Smoke run" not in text
     for chart in ("ablation", "speed", "scale", "conversation"):
         assert f"](bench/{chart}.png)" in text
@@ -144,7 +151,7 @@ def test_report_says_what_was_not_run(tmp_path):
     bench = tmp_path / "bench"
     bench.mkdir()
     text = report_module.render(bench, tmp_path / "b.md").read_text(encoding="utf-8")
-    for name in ("ablation", "agent", "retrieval", "training", "scale", "conversation", "read_ahead"):
+    for name in ("ablation", "agent", "retrieval", "training", "scale", "conversation", "read_ahead", "lookup"):
         assert f"`python benchmarks/run_all.py --only {name}`" in text
     assert not list(bench.glob("*.png"))
 
@@ -186,7 +193,7 @@ def test_bench_command_runs_a_benchmark_and_writes_the_report(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # Slow: every benchmark for real, a few items each (the model-free parts and the embedded model)
 
-QUICK = ("startup", "retrieval", "scale", "threads", "agent", "read_ahead", "conversation", "ablation", "tui")
+QUICK = ("startup", "retrieval", "scale", "threads", "agent", "read_ahead", "lookup", "conversation", "ablation", "tui")
 
 
 @pytest.fixture
@@ -230,6 +237,12 @@ def test_quick_run_of_the_benchmarks_writes_sane_json_and_the_report(tmp_path, f
     assert read_ahead["n"] == 1 and [r["case"] for r in read_ahead["rows"]] == ["none", "paused", "partial"]
     paused = read_ahead["rows"][1]
     assert paused["tokens_read_ahead"] > 50 and paused["ttft_s"] > 0  # the whole prompt but its last token was read ahead
+
+    lookup = data["lookup"]
+    assert lookup["calls"] >= 1 and lookup["plain_s"] > 0 and lookup["lookup_s"] > 0 and _finite(lookup["speedup"])
+    row = lookup["rows"][0]
+    assert row["plain"]["tokens"] > 0 and row["plain"]["steps"] >= row["plain"]["tokens"] - 1  # one token per step
+    assert row["lookup"]["steps"] <= row["plain"]["steps"]
 
     conversation = data["conversation"]
     assert conversation["turns"] == 2 and conversation["stored_messages"] == 4
