@@ -141,3 +141,16 @@ def test_a_prompt_that_fills_the_context_is_a_backend_error(backend):
         list(backend.stream(huge, max_tokens=8))
     text, _ = _run(backend, COPY, 10, max_tokens=8)  # the engine still answers afterwards
     assert text.strip()
+
+
+def test_a_gguf_without_its_own_chat_template_still_answers(backend, monkeypatch):
+    """prompt_tokens needs the GGUF's template; without one, llama-cpp-python formats and decodes."""
+
+    def no_template(messages):
+        raise llm.BackendError("answers through chat format 'llama-2', not its own template")
+
+    monkeypatch.setattr(backend, "prompt_tokens", no_template)
+    backend.last_decode = None
+    backend.engine().reset()
+    text = "".join(backend.stream(COPY, max_tokens=12, temperature=0.0))
+    assert text.strip() and backend.last_decode is None  # the plain path, not the lookup loop
