@@ -164,21 +164,8 @@ class EmbeddedBackend(ChatBackend):
         self.prefill([{"role": "system", "content": system_prompt}, {"role": "user", "content": ""}])
 
     def prompt_tokens(self, messages: Sequence[dict[str, str]]) -> list[int]:
-        """The tokens ``create_chat_completion`` gives llama.cpp for ``messages``: the GGUF's own chat
-        template, rendered and tokenized the way llama-cpp-python's template handler does it."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        engine = self.engine()
-        template = engine.metadata.get("tokenizer.chat_template")
-        if engine.chat_format != "chat_template.default" or not template:
-            raise BackendError(f"{self.path.name} answers through chat format {engine.chat_format!r}, not its own template")
-
-        def text(token: int) -> str:
-            return engine._model.token_get_text(token) if token != -1 else ""
-
-        formatter = Jinja2ChatFormatter(template=template, eos_token=text(engine.token_eos()), bos_token=text(engine.token_bos()))
-        result = formatter(messages=list(messages))
-        return engine.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        """The tokens ``create_chat_completion`` gives llama.cpp for ``messages`` (see :func:`chat_prompt_tokens`)."""
+        return chat_prompt_tokens(self.engine(), messages, self.path.name)
 
     def prefill(self, messages: Sequence[dict[str, str]], *, cancel: threading.Event | None = None) -> int:
         """Read the prompt of ``messages`` into llama.cpp's cache, PREFILL_CHUNK tokens at a time.
@@ -227,8 +214,7 @@ class EmbeddedBackend(ChatBackend):
         temperature: float = 0.2,
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
-        from shoeagent.agent.speculative import DecodeStats, generate_tokens, stream_text
-
+        from shoeagent.agent.speculative import DecodeStats
         from shoeagent.threads import draft_tokens
 
         engine = self.engine()
@@ -237,39 +223,16 @@ class EmbeddedBackend(ChatBackend):
         except BackendError:  # a GGUF without its own chat template: llama-cpp-python's formatter, one token per step
             yield from self._stream_chat_completion(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel)
             return
+        stats = DecodeStats()
         # One generation at a time: concurrent callers queue here instead of corrupting the KV cache.
         with _GENERATION_LOCK:
-            sampler = engine._init_sampler(
-                top_k=40, top_p=0.9, min_p=0.05, typical_p=1.0, temp=temperature, repeat_penalty=self.repeat_penalty
-            )
-            stats = DecodeStats()
-            tokens = generate_tokens(
-                engine, prompt, max_tokens=max_tokens, sampler=sampler, stop_ids=self.stop_ids(),
-                draft_tokens=self.draft_tokens if self.draft_tokens is not None else draft_tokens(), cancel=cancel, stats=stats,
-            )
             try:
-                for piece in stream_text(engine, tokens, CHATML_STOPS):
-                    if cancel is not None and cancel.is_set():
-                        break
-                    yield piece
-            except ValueError as exc:  # the prompt leaves no room to answer
-                raise BackendError(f"llama.cpp could not start: {exc}") from exc
-            except RuntimeError as exc:  # decode failure
-                engine.reset()
-                raise BackendError(f"llama.cpp failed: {exc}") from exc
+                yield from stream_tokens_text(
+                    engine, prompt, max_tokens=max_tokens, temperature=temperature, top_p=0.9, repeat_penalty=self.repeat_penalty,
+                    draft_tokens=self.draft_tokens if self.draft_tokens is not None else draft_tokens(), cancel=cancel, stats=stats,
+                )
             finally:
-                tokens.close()
                 self.last_decode = stats
-
-    def stop_ids(self) -> set[int]:
-        """The token ids that end an answer: the end-of-text token and each ChatML stop that is one token."""
-        engine = self.engine()
-        ids = {engine.token_eos()}
-        for stop in CHATML_STOPS:
-            tokens = engine.tokenize(stop.encode("utf-8"), add_bos=False, special=True)
-            if len(tokens) == 1:
-                ids.add(tokens[0])
-        return ids
 
     def _stream_chat_completion(
         self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float, cancel: threading.Event | None
@@ -294,6 +257,69 @@ class EmbeddedBackend(ChatBackend):
                 raise BackendError(f"llama.cpp failed: {exc}") from exc
             finally:
                 chunks.close()
+
+
+def chat_prompt_tokens(engine: Any, messages: Sequence[dict[str, str]], name: str = "this GGUF") -> list[int]:
+    """The tokens ``create_chat_completion`` gives llama.cpp for ``messages``: the GGUF's own chat
+    template, rendered and tokenized the way llama-cpp-python's template handler does it. A
+    BackendError when the GGUF has no template of its own."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = engine.metadata.get("tokenizer.chat_template")
+    if engine.chat_format != "chat_template.default" or not template:
+        raise BackendError(f"{name} answers through chat format {engine.chat_format!r}, not its own template")
+
+    def text(token: int) -> str:
+        return engine._model.token_get_text(token) if token != -1 else ""
+
+    formatter = Jinja2ChatFormatter(template=template, eos_token=text(engine.token_eos()), bos_token=text(engine.token_bos()))
+    result = formatter(messages=list(messages))
+    return engine.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+
+def stop_ids(engine: Any) -> set[int]:
+    """The token ids that end an answer: the end-of-text token and each ChatML stop that is one token."""
+    ids = {engine.token_eos()}
+    for stop in CHATML_STOPS:
+        tokens = engine.tokenize(stop.encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) == 1:
+            ids.add(tokens[0])
+    return ids
+
+
+def stream_tokens_text(
+    engine: Any,
+    prompt: Sequence[int],
+    *,
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    repeat_penalty: float,
+    draft_tokens: int,
+    top_k: int = 40,
+    cancel: threading.Event | None = None,
+    stats: Any = None,
+) -> Iterator[str]:
+    """The answer's text after ``prompt`` tokens, in pieces: prompt lookup (``agent/speculative.py``)
+    over llama-cpp-python's sampler chain, as ``create_chat_completion`` would sample. The caller
+    holds the engine alone. Raises BackendError when the prompt leaves no room or llama.cpp fails."""
+    from shoeagent.agent.speculative import generate_tokens, stream_text
+
+    sampler = engine._init_sampler(top_k=top_k, top_p=top_p, min_p=0.05, typical_p=1.0, temp=temperature, repeat_penalty=repeat_penalty)
+    tokens = generate_tokens(engine, prompt, max_tokens=max_tokens, sampler=sampler, stop_ids=stop_ids(engine),
+                             draft_tokens=draft_tokens, cancel=cancel, stats=stats)
+    try:
+        for piece in stream_text(engine, tokens, CHATML_STOPS):
+            if cancel is not None and cancel.is_set():
+                break
+            yield piece
+    except ValueError as exc:  # the prompt leaves no room to answer
+        raise BackendError(f"llama.cpp could not start: {exc}") from exc
+    except RuntimeError as exc:  # decode failure
+        engine.reset()
+        raise BackendError(f"llama.cpp failed: {exc}") from exc
+    finally:
+        tokens.close()
 
 
 def embedded_backend(model: str | None = None) -> EmbeddedBackend:

@@ -322,12 +322,28 @@ class _Answerer:
             self.llm = Llama(model_path=str(gguf), n_ctx=2048, seed=0, flash_attn=flash_attention(), verbose=False, **settings)
 
     def answer(self, row: EvalRow) -> AnswerScore:
+        """The row answered as the agent's embedded backend decodes (prompt lookup included, see
+        ``agent/speculative.py``), or by llama-cpp-python for a GGUF without its own chat template."""
+        from shoeagent.agent.llm import BackendError, chat_prompt_tokens, stream_tokens_text
+        from shoeagent.agent.speculative import DecodeStats
+        from shoeagent.threads import draft_tokens
+
+        messages = prompt_messages(row)
         started = time.perf_counter()
-        response = self.llm.create_chat_completion(messages=prompt_messages(row), **DECODING)
+        try:
+            prompt = chat_prompt_tokens(self.llm, messages)
+        except BackendError:
+            response = self.llm.create_chat_completion(messages=messages, **DECODING)
+            choice = response["choices"][0]
+            text, finished = choice["message"]["content"] or "", choice.get("finish_reason") == "stop"
+        else:
+            stats = DecodeStats()
+            decoding = {k: v for k, v in DECODING.items() if k != "temperature"}
+            text = "".join(stream_tokens_text(self.llm, prompt, temperature=DECODING["temperature"], draft_tokens=draft_tokens(),
+                                              stats=stats, **decoding))
+            finished = stats.tokens < DECODING["max_tokens"]
         seconds = time.perf_counter() - started
-        choice = response["choices"][0]
-        text = choice["message"]["content"] or ""
-        return score_answer(row, text.strip(), seconds, finished=choice.get("finish_reason") == "stop")
+        return score_answer(row, text.strip(), seconds, finished=finished)
 
     def close(self) -> None:
         from shoeagent.finetune.gguf_tools import captured_native_log

@@ -74,8 +74,8 @@ COPY = [{"role": "system", "content": "You repeat text exactly."},
         {"role": "user", "content": f"Repeat this text exactly, word for word:\n{SOURCE}"}]
 
 
-@pytest.fixture(scope="module")
-def backend():
+@pytest.fixture
+def backend():  # per test: each test has its own SHOEAGENT_HOME (engines are cached per GGUF anyway)
     return llm.embedded_backend()
 
 
