@@ -383,8 +383,11 @@ class ModelEval:
         return {"base": self.base, "lora": self.lora}
 
     def to_dict(self) -> dict[str, Any]:
+        from shoeagent.threads import draft_tokens
+
         return {
-            "base": self.base, "lora": self.lora, "models": self.models, "rows": self.rows, "decoding": DECODING,
+            "base": self.base, "lora": self.lora, "models": self.models, "rows": self.rows,
+            "decoding": {**DECODING, "draft_tokens": draft_tokens()},
             "llama_cpp_threads": self.threads,
             "answers": {name: [asdict(a) for a in answers] for name, answers in self.answers.items()},
         }
