@@ -181,15 +181,14 @@ class EmbeddedBackend(ChatBackend):
         except (ValueError, RuntimeError) as exc:  # BackendError included: nothing is read ahead
             log.info("prefill skipped: %s", exc)
             return 0
+        from shoeagent.agent.speculative import cached_prefix
+
         engine = self.engine()
         if len(tokens) >= engine.n_ctx():
             return 0  # the answer itself will report the overflow
         read = 0
         with _GENERATION_LOCK:
-            held = engine.input_ids[: engine.n_tokens].tolist()
-            start = 0
-            while start < min(len(held), len(tokens)) and held[start] == tokens[start]:
-                start += 1
+            start = cached_prefix(engine, tokens)
             engine.n_tokens = start  # eval() drops the cache beyond this point before reading on
             try:
                 for first in range(start, len(tokens), PREFILL_CHUNK):

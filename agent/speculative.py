@@ -3,8 +3,8 @@
 An answer copies much of its prompt: key facts, terms and whole phrases of the sources. So the next
 few tokens can often be guessed by finding the last few generated tokens earlier in the prompt or
 the answer and taking what followed them there (prompt lookup; no second model). llama.cpp then
-reads the sampled token and the guesses in one batch, which on these 2 cores costs little more
-than reading one token, and the sampler picks each next token from that batch's logits in order.
+reads the sampled token and the guesses in one batch, which costs less than reading them one at a
+time, and the sampler picks each next token from that batch's logits in order.
 Every guess up to the first one the sampler did not pick is kept; the sampler's own pick replaces
 that one. The sampler sees the same logits and draws once per token kept, as plain decoding does,
 so the text is the same, apart from rare near-ties that come out differently because a batch
@@ -82,6 +82,15 @@ class DecodeStats:
     tokens: int = 0
 
 
+def cached_prefix(engine: Any, tokens: Sequence[int]) -> int:
+    """How many leading ``tokens`` the engine's cache already holds (llama.cpp need not read them again)."""
+    held = engine.input_ids[: engine.n_tokens].tolist()
+    shared = 0
+    while shared < min(len(held), len(tokens)) and held[shared] == tokens[shared]:
+        shared += 1
+    return shared
+
+
 def generate_tokens(
     engine: Any,
     prompt: Sequence[int],
@@ -106,13 +115,8 @@ def generate_tokens(
     if len(prompt) >= n_ctx:
         raise ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}")
     stats = stats if stats is not None else DecodeStats()
-    held = engine.input_ids[: engine.n_tokens].tolist()
-    reuse = 0
-    while reuse < min(len(held), len(prompt)) and held[reuse] == prompt[reuse]:
-        reuse += 1
-    reuse = min(reuse, len(prompt) - 1)  # the last prompt token is always read, for live logits
+    reuse = min(cached_prefix(engine, prompt), len(prompt) - 1)  # the last prompt token is always read, for live logits
     engine.n_tokens = reuse
-    engine._requires_eval = True
     engine.eval(list(prompt[reuse:]))  # drops the cache beyond ``reuse`` first; logits for the last token only
     drafter = NgramDrafter(list(prompt))
     token = sampler.sample(engine._ctx, -1)
