@@ -9,7 +9,9 @@ No LLM is involved: scope and injections are decided by rules; the route comes f
 English/Chinese phrase patterns combined with a small multinomial naive Bayes over character and
 word n-grams trained on :mod:`shoeagent.agent.router_data`. Simplified Chinese is mapped to
 Traditional first, so one set of patterns serves both scripts, and one-slip misspellings of the
-domain words the rules key on are undone (:func:`correct_typos`). The rules refuse outright only on
+domain words the rules key on are undone (:func:`correct_typos`). The phrases of the question's last
+clause with a route phrase, its request, count twice: "black dots on the insole, do I need to toss
+them?" describes a diagnosis and asks for a treatment. The rules refuse outright only on
 evidence (an injection, another object, shopping or fit) or when no domain signal at all is present;
 questions about the domain's topics that name neither shoes nor mold are left to the classifier and,
 in the agent, to retrieval relevance. ``python -m shoeagent.agent.router_eval`` measures scope.
@@ -253,7 +255,8 @@ _OFF_DOMAIN = _rx(
     r"|\bwill it rain\b|\brain (today|tomorrow|this (week|weekend))\b"
     r"|牆|天花板|浴室|浴缸|浴簾|廁所|馬桶|磁磚|矽利康|水槽|洗手台|窗|地毯|沙發|坐墊|椅墊|家具|床|枕頭|被子|棉被"
     r"|床單|被單|衣服|衣櫃|外套|夾克|毛衣|襯衫|褲子|裙子|洋裝|內衣|制服|手套|帽子|圍巾|毛巾|浴巾|抹布|窗簾|房子|屋"
-    r"|臥室|汽車|車|帳篷|瑜珈墊|馬鞍|麵包|食物|起司|水果|果醬|蔬菜|冰箱|廚房|米|咖啡|紅酒|電鍋|砧板|奶瓶|奶嘴"
+    r"|臥室|汽車|車|帳篷|瑜珈墊|馬鞍|麵包|吐司|土司|饅頭|餅乾|蛋糕|剩菜|食物|食品|起司|水果|果醬|蔬菜|冰箱|廚房|米|咖啡"
+    r"|紅酒|電鍋|砧板|奶瓶|奶嘴"
     r"|牙刷|杯子|便當盒|膠條|洗衣槽|植物|盆栽|冷氣|包包|皮包|背包|皮夾|皮帶|行李箱|帆布袋|手提袋|購物袋|環保袋"
     r"|睡袋|書|木頭|相機|鏡頭|手機|電腦|吉他|雪茄|眼鏡|玩具|狗|貓|寵物|嬰兒|寶寶|口臭|嘴巴|腋下|睡覺|睡眠"
     r"|報稅|股票|食譜|程式|天氣|下雨嗎|會下雨"
@@ -408,12 +411,12 @@ _PATTERNS_ZH: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (_rx(r"結露|露點|反潮|凝結"), 1.5),
     ),
     "treatment": (
-        (_rx(r"去除|清除|除霉|去霉|清理|清潔|清洗|洗|擦|刷掉|殺菌|殺死|殺|消毒|處理|救|去掉|弄掉|修復|除臭|去味|消除"), 2.0),
+        (_rx(r"去除|清除|除霉|去霉|清理|清潔|清洗|洗|擦|刷掉|殺菌|殺死|殺|消毒|處理|救|去掉|弄掉|修復|除臭|去味|消除|(怎麼|如何|要|該)清(?!楚)|清乾淨|清掉"), 2.0),
         (_rx(r"怎麼辦|該怎麼做|怎麼處理|要怎麼處理"), 2.0),
         (_rx(r"酒精|白醋|醋|漂白|小蘇打|雙氧水|茶樹|紫外線|曬|冷凍|洗衣機|烘乾機|吹風機|暖氣|電暖器|報紙|烤箱|微波"), 1.5),
         (_rx(r"弄乾|晾乾|烘乾|吹乾|風乾|陰乾|怎麼乾|乾得|變乾|乾掉"), 1.5),
         (_rx(r"淋濕|濕透|泡水|淋雨|濕掉|弄濕|踩到水|積水|進水|濕濕"), 1.5),
-        (_rx(r"還能穿|丟掉|要丟|扔掉|能不能穿|可以穿嗎|換掉|更換"), 2.0),
+        (_rx(r"還能穿|丟掉|要丟|扔掉|能不能穿|可以穿嗎|換掉|更換|(要|該|需要|要不要|需不需要)換"), 2.0),
         (_rx(r"已經.{0,4}(發|長)霉|(發|長)霉了"), 1.0),
     ),
     "general": (
@@ -503,6 +506,44 @@ def _keyword_scores(text: str) -> dict[str, float]:
     return scores
 
 
+# Where a question's request starts: the end of a sentence or clause, or (in English, where people often
+# leave punctuation out) a question opener such as "how do i" or "can i".
+_CLAUSE_BREAK = re.compile(
+    r"[.?!。？！;；\n，,]+"
+    r"|(?<!\bhow)(?<!\bwhat)(?<!\bwhy)(?<!\bwhere)\s+"
+    r"(?=(?:how (?:do|can|should|to|would)|what (?:should|do|can|now)|(?:can|should|could|do|does|must) (?:i|we|you)"
+    r"|is (?:it|this|that|there)|are (?:they|these|those)|any (?:tips|ideas|way|advice))\b)"
+)
+ASK_WEIGHT = 1.0
+"""Extra weight of the request's own phrases (see :func:`_ask_clause`) over the whole question's."""
+
+
+def _ask_clause(text: str) -> str:
+    """The last clause of a question that says what the user wants ("… black dots on the insole. do i need
+    to toss them", "是發霉嗎？要換鞋墊嗎"); "" for a question of one clause.
+
+    People describe first and ask last, and the description is full of the words of another route
+    (colours and spots read as diagnosis). The last clause with a route phrase of its own is the request.
+    """
+    clauses = [c.strip() for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
+    if len(clauses) < 2:
+        return ""
+    for clause in reversed(clauses):
+        if any(_keyword_scores(clause).values()):
+            return clause
+    return ""
+
+
+def _route_keywords(text: str) -> dict[str, float]:
+    """Phrase scores of the whole question plus, weighted by ASK_WEIGHT, those of its request."""
+    scores = _keyword_scores(text)
+    ask = _ask_clause(text)
+    if ask:
+        for route, value in _keyword_scores(ask).items():
+            scores[route] += ASK_WEIGHT * value
+    return scores
+
+
 def _scope(text: str) -> tuple[bool | None, str]:
     """True: in scope; False: out of scope; None: undecided by rules (the classifier decides).
 
@@ -555,7 +596,8 @@ def classify(question: str) -> RouteDecision:
         scores = {route: round(nb[route], 3) for route in ROUTES}
         return RouteDecision("out_of_scope", False, round(nb["out_of_scope"], 3), scores, reason)
 
-    keywords = _keyword_scores(text)
+    health = bool(_HEALTH.search(text))
+    keywords = _route_keywords(text)
     nb_in = {route: nb[route] for route in IN_DOMAIN}
     nb_total = sum(nb_in.values()) or 1.0
     kw_total = sum(keywords.values())
@@ -568,5 +610,4 @@ def classify(question: str) -> RouteDecision:
     # The winner's share of the combined evidence, discounted when the scope rules were unsure.
     confidence = round(top if in_scope else top * (1 - nb["out_of_scope"]), 3)
     scores = {r: round(v, 3) for r, v in combined.items()} | {"out_of_scope": round(nb["out_of_scope"], 3)}
-    health = bool(_HEALTH.search(text))
     return RouteDecision(route, health, confidence, scores, reason, confirmed=in_scope is True)

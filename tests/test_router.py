@@ -253,6 +253,35 @@ def test_router_training_examples_are_not_in_the_evaluation_set():
     assert not evaluation & training
 
 
+@pytest.mark.parametrize(
+    ("question", "route"),
+    [
+        # Described as a diagnosis (colours, spots), asked as a treatment: the request decides.
+        ("found black dots on the insole of my hiking boots, the rest looks fine. do i need to toss them", "treatment"),
+        ("green fuzzy spots on suede loafers how do i clean them without ruining the nap", "treatment"),
+        ("針織運動鞋是不是比較容易發霉？怎麼清", "treatment"),
+        # The same description asked as a diagnosis stays one.
+        ("found black dots on the insole of my hiking boots. is it mold?", "diagnosis"),
+        ("鞋墊有黑黑的點點，是發霉嗎？", "diagnosis"),
+    ],
+)
+def test_the_request_in_the_last_clause_outweighs_the_description(question, route):
+    assert classify(question).route == route
+
+
+def test_the_request_clause_is_the_last_clause_with_a_route_phrase():
+    from shoeagent.agent.router import _ask_clause
+
+    assert _ask_clause(normalize("found black dots on the insole. do i need to toss them")) == "do i need to toss them"
+    assert _ask_clause(normalize("green spots on suede how do i clean them")) == "how do i clean them"
+    assert _ask_clause(normalize("鞋墊有黑點，要換鞋墊嗎，謝謝")) == "要換鞋墊嗎"
+    assert _ask_clause(normalize("How do I remove mold from suede shoes?")) == ""  # one clause: nothing to weigh
+
+
+def test_food_is_another_object():
+    assert classify("吐司長黴菌切掉發霉的部分還能吃嗎").route == "out_of_scope"
+
+
 def test_every_route_has_training_examples_in_both_languages():
     for route in ROUTES:
         texts = [text for text, label in EXAMPLES if label == route]
