@@ -1,4 +1,15 @@
-"""End-to-end evaluation of the agent on its public question set (agent/eval/questions.jsonl).
+"""End-to-end evaluation of the agent on its public question sets (agent/eval/).
+
+* ``questions.jsonl`` (109, the default): hand-written with the agent; looked at while the router and
+  verify were improved, so it flatters them.
+* ``questions_blind1.jsonl`` (72): written blind by a helper from a topic list, key facts copied from
+  the entries afterwards; never seen by the system's authors before its first run, tuning data since.
+* ``questions_blind2.jsonl`` (80): written the same way; tuning data after its first run.
+* ``questions_blind3.jsonl`` (60): written the same way, held out: run it (``--questions``) to
+  measure, never to choose anything.
+
+Routes follow what the user asks for. ``diagnosis`` is about the shoes (is this mold?); symptoms on
+the user's body set ``health``, and "is my rash from the mold?" is ``general``.
 
 For every question the agent's answer is checked for: the route, the expected key facts in the text
 (number-normalised), refusal of out-of-scope questions and no refusal of in-domain ones, a citation

@@ -20,6 +20,7 @@ from shoeagent.agent import prompts
 from shoeagent.agent.context import Context
 from shoeagent.agent.llm import BackendError, ChatBackend
 from shoeagent.agent.memory import follow_up_query, trim_history
+from shoeagent.agent.router import with_shoe_said
 from shoeagent.agent.safety import MAX_QUESTION_CHARS, clean_passage, clean_text, is_injection, leaks_prompt, neutralize
 from shoeagent.agent.state import State
 from shoeagent.agent.verify import (
@@ -159,7 +160,8 @@ def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
     The threshold is set to turn away out-of-domain questions. When the router's rules have already
     placed the question in the domain, that job is done and a lower bar (``confirmed_threshold``)
-    only asks whether the knowledge base covers it.
+    only asks whether the knowledge base covers it; if nothing clears it and the question names a shoe
+    material but no shoe, the search is repeated with the shoe said (:func:`~shoeagent.agent.router.with_shoe_said`).
     """
     ctx = runtime.context
     search = ctx.get_retriever()
@@ -167,6 +169,10 @@ def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     hits = search(state.retrieval_query, k=ctx.k, route=route_filter, lang=state.lang)
     threshold = ctx.score_bar(state.scope_confirmed)
     sources = [_source_from_hit(h, state.lang) for h in hits if float(_get(h, "score", 0.0) or 0.0) >= threshold]
+    again = with_shoe_said(state.retrieval_query, state.lang) if not sources and state.scope_confirmed else None
+    if again:  # the rules know this question is about shoes; say so to the knowledge base (see with_shoe_said)
+        hits = search(again, k=ctx.k, route=route_filter, lang=state.lang)
+        sources = [_source_from_hit(h, state.lang) for h in hits if float(_get(h, "score", 0.0) or 0.0) >= threshold]
     sources = sources[: ctx.max_sources]
     _emit(runtime, "sources", sources=sources)
 

@@ -184,7 +184,7 @@ def eval_retrieval(
     from shoeagent.knowledge.evaluate import evaluate
 
     with _friendly_errors():
-        result = evaluate(threshold=threshold, gate=_agent_gate(threshold))
+        result = evaluate(threshold=threshold, gate=_agent_gate(threshold), retry=_agent_retry)
     if as_json:
         if not failures:
             result = {**result, "failures": len(result["failures"])}
@@ -209,6 +209,13 @@ def _agent_gate(threshold: float | None) -> Any:
         return context.score_bar(decision.confirmed)
 
     return gate
+
+
+def _agent_retry(query: str, lang: str) -> str | None:
+    """The agent's second search for a question its router's rules confirmed (see agent.nodes.retrieve)."""
+    from shoeagent.agent.router import classify, with_shoe_said
+
+    return with_shoe_said(query, lang) if classify(query).confirmed else None
 
 
 def _print_eval(result: dict[str, Any], failures: bool) -> None:

@@ -284,15 +284,27 @@ Gate = Callable[[str], float | None]
 the agent refuses it whatever the knowledge base holds (its router says out of scope)."""
 
 
-def gate_metrics(results: list[QueryResult], gate: Gate) -> dict[str, Any]:
+Retry = Callable[[str, str], str | None]
+"""For the agent's gate: the query the agent searches again with when nothing cleared the bar
+(query, lang -> second query), or None when it does not search again."""
+
+
+def gate_metrics(results: list[QueryResult], gate: Gate, kb: Any = None, retry: Retry | None = None) -> dict[str, Any]:
     """Out-of-domain rejection and false refusals as the agent decides (its router's rules, then the
-    bar the router sets on the best hit's score), per split and language. The retrieval figures
-    above are the knowledge base's alone; this is what a user of the agent meets."""
+    bar the router sets on the best hit's score, then its second search), per split and language.
+    The retrieval figures above are the knowledge base's alone; this is what a user of the agent meets."""
     bars = {r.query.query: gate(r.query.query) for r in results}
+    second: dict[str, float] = {}
+    for r in results:
+        bar = bars[r.query.query]
+        again = retry(r.query.query, r.query.lang) if retry and kb is not None and bar is not None and r.top_score < bar else None
+        if again:
+            hits = kb.search(again, k=1, lang=r.query.lang)
+            second[r.query.query] = float(hits[0].score) if hits else 0.0
 
     def refused(r: QueryResult) -> bool:
         bar = bars[r.query.query]
-        return bar is None or r.top_score < bar
+        return bar is None or max(r.top_score, second.get(r.query.query, 0.0)) < bar
 
     def measure(part: list[QueryResult]) -> dict[str, Any]:
         ood = [r for r in part if r.query.ood]
@@ -310,7 +322,7 @@ def gate_metrics(results: list[QueryResult], gate: Gate) -> dict[str, Any]:
 
 
 def evaluate(kb: Any = None, threshold: float | None = None, files: list[Path] | None = None,
-             gate: Gate | None = None) -> dict[str, Any]:
+             gate: Gate | None = None, retry: Retry | None = None) -> dict[str, Any]:
     """Build (if needed) and search the knowledge base with every eval query; the report as a dict
     (with ``agent_gate``, :func:`gate_metrics`, when a ``gate`` is given)."""
     from shoeagent.knowledge.entries import load_entries
@@ -323,7 +335,7 @@ def evaluate(kb: Any = None, threshold: float | None = None, files: list[Path] |
     results = run_queries(kb, queries)
     out = report(results, RELEVANCE_THRESHOLD if threshold is None else threshold)
     if gate is not None:
-        out["agent_gate"] = gate_metrics(results, gate)
+        out["agent_gate"] = gate_metrics(results, gate, kb=kb, retry=retry)
     return out
 
 

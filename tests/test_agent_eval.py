@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from shoeagent.agent.evaluate import (
     EvalQuestion,
     cites_source,
+    default_questions_path,
     evaluate,
     fact_present,
     load_questions,
@@ -67,6 +69,26 @@ def test_every_key_fact_is_stated_in_the_knowledge_base(questions):
         if not any(normalize_for_match(fact) in body for body in bodies[q.lang])
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize(("name", "prefix", "size"), [("blind1", "h", 72), ("blind2", "b", 80), ("blind3", "c", 60)])
+def test_blind_sets_are_well_formed_and_grounded(name, prefix, size):
+    """The blind sets (written from a topic list by someone who never ran the system): same checks."""
+    from shoeagent.knowledge.entries import load_entries
+
+    path = Path(str(default_questions_path())).with_name(f"questions_{name}.jsonl")
+    blind = load_questions(path)
+    assert len(blind) == size and len({q.id for q in blind}) == size
+    assert all(re.fullmatch(rf"{prefix}\d{{3}}", q.id) and q.route in ROUTES for q in blind)
+    assert all(q.refuse == (q.route == "out_of_scope") and (not q.key_facts) == q.refuse for q in blind)
+    assert {q.lang for q in blind} == {"en", "zh"}
+    for q in blind:
+        assert bool(re.search(r"[\u4e00-\u9fff]", q.question)) == (q.lang == "zh"), q.id
+    entries = load_entries()
+    bodies = {lang: [normalize_for_match(e.body[lang]) for e in entries] for lang in ("en", "zh")}
+    assert [(q.id, f) for q in blind for f in q.key_facts if not any(normalize_for_match(f) in b for b in bodies[q.lang])] == []
+    # The original set's questions are not among them.
+    assert not {q.question for q in blind} & {q.question for q in load_questions()}
 
 
 def test_bad_question_file_is_reported_with_its_line(tmp_path):

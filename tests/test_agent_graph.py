@@ -188,6 +188,31 @@ def test_a_question_the_router_rules_confirmed_needs_only_the_lower_relevance_ba
     assert agent.ask("Why do my moldy boots squeak?").refused
 
 
+def test_a_confirmed_question_that_names_no_shoe_is_searched_again_with_the_shoe_said():
+    # The knowledge base's relevance model learnt that questions name their shoes: "發霉會讓皮革龜裂嗎"
+    # scored 0.08 alone and 0.98 with 鞋子 added. The router's rules know it is about shoes here.
+    class ShoeMinded(Retriever):
+        def __call__(self, query, k=5, route=None, lang=None):
+            self.calls.append({"query": query, "k": k, "route": route, "lang": lang})
+            score = 0.9 if ("鞋子" in query or "shoes" in query) else 0.05
+            return [FakeHit("effect-leather-cracked", "皮鞋發霉後龜裂", "黴菌會讓皮革變硬、龜裂[1]。", score=score)]
+
+    def confirmed(question):
+        return FakeDecision("general", confirmed=True)
+
+    retriever = ShoeMinded()
+    agent, _ = make_agent("黴菌會讓皮革變硬、龜裂[1]。", retriever=retriever, classify=confirmed)
+    answer = agent.ask("發霉會讓皮革龜裂嗎")
+    assert not answer.refused and [s.id for s in answer.sources] == ["effect-leather-cracked"]
+    assert [c["query"] for c in retriever.calls] == ["發霉會讓皮革龜裂嗎", "發霉會讓皮革龜裂嗎 鞋子"]
+
+    # Not when the question names a shoe already, nor when only the classifier let it in.
+    for question, classify in (("Can mold make leather boots crack?", confirmed), ("發霉會讓皮革龜裂嗎", lambda q: FakeDecision("general"))):
+        retriever = ShoeMinded()
+        agent, _ = make_agent("unused", retriever=retriever, classify=classify)
+        assert agent.ask(question).refused and len(retriever.calls) == 1
+
+
 def test_chinese_question_gets_a_chinese_answer_and_chinese_sources():
     retriever = Retriever()
     agent, llm = make_agent(GOOD_ZH, retriever=retriever)

@@ -278,6 +278,17 @@ def test_the_request_clause_is_the_last_clause_with_a_route_phrase():
     assert _ask_clause(normalize("How do I remove mold from suede shoes?")) == ""  # one clause: nothing to weigh
 
 
+def test_a_second_search_says_shoes_only_for_questions_about_shoe_materials_that_name_no_shoe():
+    from shoeagent.agent.router import with_shoe_said
+
+    assert with_shoe_said("發霉會讓皮革龜裂嗎", "zh") == "發霉會讓皮革龜裂嗎 鞋子"
+    assert with_shoe_said("can mold ruin suede?", "en") == "can mold ruin suede? shoes"
+    assert with_shoe_said("can mold ruin suede boots?", "en") is None  # names its shoes already
+    # Naming no material, a musty washing machine or cap would meet too much of the domain with "shoes" said.
+    assert with_shoe_said("My front-loading washing machine smells like mildew, what should I do?", "en") is None
+    assert with_shoe_said("棒球帽帽簷內側發黃還有霉味，要怎麼洗？", "zh") is None
+
+
 def test_food_is_another_object():
     assert classify("吐司長黴菌切掉發霉的部分還能吃嗎").route == "out_of_scope"
 
