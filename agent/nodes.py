@@ -166,13 +166,16 @@ def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
     search = ctx.get_retriever()
     route_filter = state.route if state.route in SEARCH_ROUTES else None
-    hits = search(state.retrieval_query, k=ctx.k, route=route_filter, lang=state.lang)
     threshold = ctx.score_bar(state.scope_confirmed)
-    sources = [_source_from_hit(h, state.lang) for h in hits if float(_get(h, "score", 0.0) or 0.0) >= threshold]
+
+    def relevant(query: str) -> list[dict[str, Any]]:
+        hits = search(query, k=ctx.k, route=route_filter, lang=state.lang)
+        return [_source_from_hit(h, state.lang) for h in hits if float(_get(h, "score", 0.0) or 0.0) >= threshold]
+
+    sources = relevant(state.retrieval_query)
     again = with_shoe_said(state.retrieval_query, state.lang) if not sources and state.scope_confirmed else None
     if again:  # the rules know this question is about shoes; say so to the knowledge base (see with_shoe_said)
-        hits = search(again, k=ctx.k, route=route_filter, lang=state.lang)
-        sources = [_source_from_hit(h, state.lang) for h in hits if float(_get(h, "score", 0.0) or 0.0) >= threshold]
+        sources = relevant(again)
     sources = sources[: ctx.max_sources]
     _emit(runtime, "sources", sources=sources)
 

@@ -584,14 +584,7 @@ def _scope(text: str) -> tuple[bool | None, str]:
     return False, "not about shoes or mold"
 
 
-def names_shoe(question: str) -> bool:
-    """Whether the question names footwear or a part only footwear has (en or zh, typos undone)."""
-    return bool(_SHOE.search(correct_typos(normalize(question))))
-
-
 SHOE_WORD = {"en": "shoes", "zh": "鞋子"}
-
-
 _SHOE_MATERIAL = _rx(r"\b(suede|nubuck)\b|麂皮|牛巴戈")
 
 
@@ -623,7 +616,6 @@ def classify(question: str) -> RouteDecision:
         scores = {route: round(nb[route], 3) for route in ROUTES}
         return RouteDecision("out_of_scope", False, round(nb["out_of_scope"], 3), scores, reason)
 
-    health = bool(_HEALTH.search(text))
     keywords = _route_keywords(text)
     nb_in = {route: nb[route] for route in IN_DOMAIN}
     nb_total = sum(nb_in.values()) or 1.0
@@ -637,4 +629,5 @@ def classify(question: str) -> RouteDecision:
     # The winner's share of the combined evidence, discounted when the scope rules were unsure.
     confidence = round(top if in_scope else top * (1 - nb["out_of_scope"]), 3)
     scores = {r: round(v, 3) for r, v in combined.items()} | {"out_of_scope": round(nb["out_of_scope"], 3)}
+    health = bool(_HEALTH.search(text))
     return RouteDecision(route, health, confidence, scores, reason, confirmed=in_scope is True)
