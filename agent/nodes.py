@@ -24,12 +24,15 @@ from shoeagent.agent.router import with_shoe_said
 from shoeagent.agent.safety import MAX_QUESTION_CHARS, clean_passage, clean_text, is_injection, leaks_prompt, neutralize
 from shoeagent.agent.state import State
 from shoeagent.agent.verify import (
+    alternative_searches,
     attach_citations,
     citations,
     compose_answer,
     complete_key_facts,
+    cover_alternatives,
     cover_question_materials,
     lead_with_tools,
+    names_alternative,
     normalize,
     split_sentences,
     strip_tool_label,
@@ -177,6 +180,8 @@ def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if again:  # the rules know this question is about shoes; say so to the knowledge base (see with_shoe_said)
         sources = relevant(again)
     sources = sources[: ctx.max_sources]
+    if sources:
+        sources = _with_each_alternative(sources, state, search, route_filter, threshold, ctx.max_sources)
     _emit(runtime, "sources", sources=sources)
 
     planned = [
@@ -186,6 +191,39 @@ def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if not sources and not planned:
         return {"sources": [], "planned_calls": [], "refused": True, "refusal_reason": "no_sources"}
     return {"sources": sources, "planned_calls": planned}
+
+
+def _with_each_alternative(
+    sources: list[dict[str, Any]], state: State, search: Any, route_filter: str | None, threshold: float, limit: int
+) -> list[dict[str, Any]]:
+    """Make sure a passage about each alternative the question weighs ("alcohol or vinegar?") is among the sources.
+
+    For each alternative no source's title names, the question is searched again about it alone
+    (:func:`~shoeagent.agent.verify.alternative_searches`); the best of its top three whose title names
+    the alternative joins the sources if it clears the bar, or the router's rules placed the question in the
+    domain (the first search already found it answerable). It takes the place of the last source that
+    names no alternative when the sources are full.
+    """
+    searches = alternative_searches(state.retrieval_query, state.lang)
+    if not searches:
+        return sources
+    alternatives = [units for units, _ in searches]
+    out = list(sources)
+    for units, query in searches:
+        if any(names_alternative(str(s["title"]), units, state.lang) for s in out):
+            continue
+        taken = {s["id"] for s in out}
+        hit = next((h for h in (_source_from_hit(x, state.lang) for x in search(query, k=3, route=route_filter, lang=state.lang))
+                    if h["id"] not in taken and names_alternative(h["title"], units, state.lang)), None)
+        if hit is None or (hit["score"] < threshold and not state.scope_confirmed):
+            continue
+        if len(out) < limit:
+            out.append(hit)
+            continue
+        spare = [i for i, s in enumerate(out) if i > 0 and not any(names_alternative(str(s["title"]), a, state.lang) for a in alternatives)]
+        if spare:
+            out[spare[-1]] = hit
+    return out
 
 
 def after_retrieve(state: State) -> Literal["tools", "refuse"]:
@@ -384,6 +422,9 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         draft, materials = cover_question_materials(draft, state.sources, state.question, state.lang)
         if materials:
             notes.append(f"added what the sources say about the material asked about: {', '.join(materials)}")
+        draft, alternatives = cover_alternatives(draft, state.sources, state.question, state.lang)
+        if alternatives:
+            notes.append(f"added what the sources say about the alternative the draft left out: {', '.join(alternatives)}")
         draft, tools_led = lead_with_tools(draft, state.sources, state.lang)
         if tools_led:
             notes.append(f"put the computed result the draft left out first: {', '.join(tools_led)}")

@@ -350,8 +350,9 @@ def split_sentences(text: str, lang: str) -> list[str]:
         parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])", text)
     sentences: list[str] = []
     for part in (p.strip() for p in parts if p.strip()):
-        # A break inside brackets ("（…高風險；28°C…）") is not the end of a sentence.
-        if sentences and _open_brackets(sentences[-1]) > 0:
+        # A break inside brackets ("（…高風險；28°C…）") is not the end of a sentence, nor is a semicolon
+        # before "or …" (…仍未改善；或出現…，請看醫師): the part after it is a clause of the same sentence.
+        if sentences and (_open_brackets(sentences[-1]) > 0 or (sentences[-1].endswith("；") and part.startswith(("或", "以及")))):
             sentences[-1] += part if lang == "zh" else f" {part}"
         else:
             sentences.append(part)
@@ -460,6 +461,129 @@ def cover_question_materials(
     return (text, added) if added else (answer, [])
 
 
+_ALTERNATIVES = {
+    "zh": re.compile(r"([\u3400-\u9fff]{2,3})(?:還是|或是|或者|(?<!或)或(?!許)|跟|和|與)(?:用|是|拿去|拿|去|把|直接)*([\u3400-\u9fff]{2,3})"),
+    "en": re.compile(r"([a-z]+)\s+(?:or|vs\.?|versus)\s+(?:(?:a|an|the|on|in|with|some|just|use|using|put)\s+)*([a-z]+)"),
+}
+_CHOICE_ZH = re.compile(r"還是|或|哪|比較")
+"""跟/和/與 join alternatives only in a question that asks to choose (酒精跟白醋哪個好)."""
+_GENERIC_WORDS = frozenset({"mold", "mould", "moldy", "mouldy", "mildew", "shoe", "shoes", "發霉", "黴菌", "霉菌", "鞋子", "長霉"})
+"""Words every passage is about: an alternative between them and something else names only the other."""
+_ZH_FUNCTION_CHARS = frozenset("是的了嗎呢哪需要該會也都就很把被或跟和與還")
+
+
+def _units(text: str, lang: str) -> set[str]:
+    """English word stems, or Chinese character bigrams, of ``text`` (no generic domain words)."""
+    plain = normalize(text)
+    if lang == "zh":
+        units = {run[i : i + 2] for run in re.findall(r"[\u3400-\u9fff]+", plain) for i in range(len(run) - 1)}
+        units = {u for u in units if not set(u) & _ZH_FUNCTION_CHARS}
+    else:
+        units = {_stem(w) for w in re.findall(r"[a-z]+", plain) if w not in _STOPWORDS}
+    return units - _GENERIC_WORDS
+
+
+def alternative_searches(question: str, lang: str) -> list[tuple[set[str], str]]:
+    """Each alternative of ``question`` (see :func:`question_alternatives`) with the question asked about it alone.
+
+    "vinegar or alcohol for killing mold, what ratio" gives ({vinegar}, "vinegar for killing mold, what
+    ratio") and ({alcohol}, "alcohol for killing mold, what ratio"): a search for each finds the passage
+    about it, which a search for both can rank below passages about the first.
+    """
+    plain = normalize(question)
+    if lang == "zh" and not _CHOICE_ZH.search(plain):
+        return []
+    found: list[tuple[set[str], str]] = []
+    edge = 2 if lang == "zh" else 10**6  # Chinese: take the two characters next to "or" as the other word
+    for match in _ALTERNATIVES["zh" if lang == "zh" else "en"].finditer(plain):
+        (x_start, x_end), (y_start, y_end) = match.span(1), match.span(2)
+        alone = (
+            plain[:x_end] + plain[min(y_start + edge, y_end):],  # the first, without "or" and the second
+            plain[: max(x_end - edge, x_start)] + plain[y_start:],  # the second, without the first and "or"
+        )
+        for side, query in zip(match.groups(), alone):
+            units = _units(side, lang)
+            if units and all(units != seen for seen, _ in found):
+                found.append((units, query))
+    return found
+
+
+def question_alternatives(question: str, lang: str) -> list[set[str]]:
+    """What stands on either side of "or" / 還是 / 跟…哪個 in ``question``, each as :func:`_units`.
+
+    "silica gel packets or cedar shoe trees" gives {packet}, {cedar}; 用吹風機吹或拿去曬太陽 gives the
+    bigrams of 機吹 and 曬太陽 (a window of up to three characters: Chinese has no spaces to say where a word ends).
+    """
+    return [units for units, _ in alternative_searches(question, lang)]
+
+
+def names_alternative(title: str, alternative: set[str], lang: str) -> bool:
+    """Whether ``title`` names one of :func:`question_alternatives` (shares a word stem or a Chinese bigram)."""
+    return bool(_units(title, lang) & alternative)
+
+
+_MORE_ASKS = {
+    "zh": re.compile(r"[？?嗎][，,\s]*[\u3400-\u9fff]{2}|、"),
+    "en": re.compile(r"\?\s*[a-z]{2}|,\s*(?:the\s+|a\s+)?[a-z]+(?:\s+[a-z]+)?,?\s+and\s"),
+}
+"""A second question after the first (是發霉嗎？要換嗎), or a list (濕度、溫度和時間; "the humidity, the temperature and how long")."""
+
+
+def asks_several_things(question: str, lang: str) -> bool:
+    """Whether ``question`` asks about alternatives, asks a second question, or lists what it wants."""
+    plain = normalize(question)
+    return bool(question_alternatives(question, lang) or _MORE_ASKS["zh" if lang == "zh" else "en"].search(plain))
+
+
+def cover_alternatives(
+    answer: str, sources: Sequence[Mapping[str, Any]], question: str, lang: str, max_added: int = 2
+) -> tuple[str, list[str]]:
+    """Add what a knowledge passage says about each alternative of the question the answer left to one side.
+
+    "Do silica gel packets or cedar shoe trees do anything?" retrieves a passage on each; the small
+    model answers from the first and the user hears nothing about cedar. For each word of
+    :func:`question_alternatives` that no cited source's title names, the first uncited knowledge
+    passage whose title names it gives its key-fact sentence closest to the question (else its
+    first sentence naming the word), cited, at most ``max_added``, never past the length limit.
+    Titles, not the answer's text, decide what is covered: "vinegar is gentler than alcohol" is an
+    answer about vinegar. Returns the answer and the ids of the sources added.
+    """
+    if not answer.strip():
+        return answer, []
+    wanted = question_alternatives(question, lang)
+    if not wanted:
+        return answer, []
+    cited = set(citations(answer))
+    kb = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
+    text, added = answer.rstrip(), []
+    def names(text: str, alternative: set[str]) -> bool:
+        return names_alternative(text, alternative, lang)
+
+    for alternative in wanted:
+        if len(added) >= max_added or any(names(str(sources[i - 1].get("title", "")), alternative) for i in cited if 0 < i <= len(sources)):
+            continue
+        index = next((i for i in kb if i + 1 not in cited and names(str(sources[i].get("title", "")), alternative)), None)
+        if index is None:
+            continue
+        source = sources[index]
+        sentences = split_sentences(str(source.get("text", "")), lang)
+        facts = source.get("key_facts") or []
+        carrying = [x for x in sentences if any(fact_present(f, normalize(x)) for f in facts)]
+        naming = [x for x in sentences if names(x, alternative)]
+        if not (carrying or naming):
+            continue
+        sentence = _closest_to(question, carrying, lang) if carrying else naming[0]
+        if _near_duplicate(sentence, split_sentences(text, lang), lang) is not None:
+            continue
+        joined = f"{text}{'' if lang == 'zh' else ' '}{_cite(sentence, index + 1, lang)}"
+        if len(joined) > _MAX_CHARS.get(lang, 1200):
+            break
+        text = joined
+        cited.add(index + 1)
+        added.append(str(source.get("id", "")))
+    return (text, added) if added else (answer, [])
+
+
 def _compose_order(sources: Sequence[Mapping[str, Any]]) -> list[int]:
     lead = [i for i, s in enumerate(sources) if s.get("id") in _LEADING_TOOLS]
     kb = [i for i, s in enumerate(sources) if s.get("kind") != "tool"]
@@ -482,9 +606,14 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
     sentence is often scene-setting: "Our crew keeps the gumboots in the wheelhouse locker."). Tool
     summaries lose their "Tool name:" label; the diagnosis tool gives only its diagnosis when the
     question names a shoe material.
+
+    When the question asks several things (:func:`asks_several_things`: "a hair dryer or the sun?"),
+    sentences are taken breadth first: each source's first choice, then each source's second, so
+    each part hears from the passage about it rather than twice from the first (a leading tool's
+    sentences all come first). Otherwise the best passage says most. A sentence saying mostly what
+    an earlier pick said is skipped. They are printed grouped by source, in rank order.
     """
-    picked: list[str] = []
-    seen: set[str] = set()
+    choices: list[tuple[int, list[str]]] = []
     for index in _compose_order(sources):
         source = sources[index]
         text = str(source.get("text", ""))
@@ -503,14 +632,21 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
             chosen = sentences[:2]
         else:
             chosen = with_facts[:2] or [_closest_to(question, sentences, lang)]
-        for sentence in chosen:
-            key = normalize(sentence)
-            if key in seen:
-                continue
-            seen.add(key)
-            picked.append(_cite(sentence, index + 1, lang))
-            if len(picked) >= max_sentences:
-                break
-        if len(picked) >= max_sentences:
-            break
-    return ("" if lang == "zh" else " ").join(picked)
+        choices.append((index, chosen))
+
+    def leads(index: int) -> bool:  # a result computed from the user's own numbers: all of it, first
+        return sources[index].get("id") in _LEADING_TOOLS
+
+    if asks_several_things(question, lang):
+        order = [(i, x) for turn in range(2) for i, chosen in choices
+                 for x in ((chosen if turn == 0 else []) if leads(i) else chosen[turn : turn + 1])]
+    else:
+        order = [(i, x) for i, chosen in choices for x in chosen]
+    picked: dict[int, list[str]] = {}
+    said: list[str] = []
+    for index, sentence in order:
+        if len(said) >= max_sentences or _near_duplicate(sentence, said, lang) is not None:
+            continue
+        said.append(sentence)
+        picked.setdefault(index, []).append(_cite(sentence, index + 1, lang))
+    return ("" if lang == "zh" else " ").join(s for index, _ in choices for s in picked.get(index, []))

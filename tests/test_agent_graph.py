@@ -213,6 +213,34 @@ def test_a_confirmed_question_that_names_no_shoe_is_searched_again_with_the_shoe
         assert agent.ask(question).refused and len(retriever.calls) == 1
 
 
+def test_each_alternative_the_question_weighs_gets_a_passage_and_is_answered():
+    # "酒精還是白醋": a search for both found vinegar only (alcohol scored 0.09); asked alone, it finds alcohol.
+    vinegar = FakeHit("clean-vinegar", "用白醋除霉", "白醋以 1:1 的比例加水稀釋，比酒精溫和。", score=0.7, key_facts=["1:1"])
+    cabinet = FakeHit("clean-shoe-cabinet", "清潔鞋櫃", "鞋櫃也要擦乾淨。", score=0.3, key_facts=["鞋櫃"])
+    alcohol = FakeHit("clean-alcohol-70", "用 70% 酒精擦拭", "用布沾約 70% 的酒精擦拭發霉處。", score=0.11, key_facts=["70%"])
+
+    class Alternatives(Retriever):
+        def __call__(self, query, k=5, route=None, lang=None):
+            self.calls.append({"query": query, "k": k, "route": route, "lang": lang})
+            return [alcohol, vinegar] if "白醋" not in query else [vinegar, cabinet, alcohol][:2]
+
+    def confirmed(question):
+        return FakeDecision("treatment", confirmed=True)
+
+    retriever = Alternatives()
+    agent, _ = make_agent("白醋以 1:1 的比例加水稀釋，比酒精溫和[1]。", retriever=retriever, classify=confirmed)
+    answer = agent.ask("酒精還是白醋除霉比較好？")
+    assert [s.id for s in answer.sources] == ["clean-vinegar", "clean-shoe-cabinet", "clean-alcohol-70"]
+    assert [c["query"] for c in retriever.calls][1] == "酒精除霉比較好?"
+    assert "70% 的酒精擦拭發霉處[3]" in answer.text  # verify adds what the draft left out about the other alternative
+    assert any("alternative" in n for n in answer.notes)
+
+    # Only the rules' confirmation lets a hit below the bar in; a hit whose title names neither is never added.
+    retriever = Alternatives()
+    agent, _ = make_agent("白醋以 1:1 的比例加水稀釋，比酒精溫和[1]。", retriever=retriever, classify=lambda q: FakeDecision("treatment"))
+    assert [s.id for s in agent.ask("酒精還是白醋除霉比較好？").sources] == ["clean-vinegar", "clean-shoe-cabinet"]
+
+
 def test_chinese_question_gets_a_chinese_answer_and_chinese_sources():
     retriever = Retriever()
     agent, llm = make_agent(GOOD_ZH, retriever=retriever)

@@ -316,3 +316,75 @@ def test_composition_keeps_the_diagnosis_tools_generic_advice_out_of_a_material_
     assert "suede brush [1]" in material
     plain = compose_answer([suede, diagnosis], "en", question="white fuzz on my shoes, what is it?")
     assert "wipe with 70% alcohol [2]" in plain
+
+
+def _passage(id_: str, text: str, facts: list[str]) -> dict[str, object]:
+    return {"id": id_, "kind": "kb", "title": id_, "text": text, "key_facts": facts}
+
+
+def test_composition_hears_from_each_passage_before_a_second_sentence_of_any():
+    # "Can I dry wet shoes in the sun or with a hair dryer?": the heat passage is third; it used to be cut.
+    sun = _passage("sun", "Sunlight dries canvas and its UV kills some spores on the surface. It fades and dries leather.", ["UV", "fades"])
+    airing = _passage("airing", "Air shoes in a shady, breezy place for a day. Canvas can take a few hours of sun, and UV helps.", ["shady", "UV"])
+    heat = _passage("heat", "Never dry shoes with a hair dryer or on a radiator. Dry them at room temperature instead.", ["room temperature"])
+    text = compose_answer([sun, airing, heat], "en", question="can I dry wet shoes in the sun or with a hair dryer?")
+    assert "Dry them at room temperature instead [3]." in text
+    assert text.index("[1]") < text.index("[2]") < text.index("[3]")  # grouped by source, in rank order
+    assert text.count("[1]") == 2 and text.count("[3]") == 1  # four sentences: the first passage's second one last
+    # One thing asked: the best passages say most, as before.
+    single = compose_answer([sun, airing, heat], "en", question="how should I dry wet shoes?")
+    assert single.count("[1]") == 2 and single.count("[2]") == 2 and "[3]" not in single
+
+
+def test_composition_skips_a_sentence_that_says_what_an_earlier_pick_said():
+    a = _passage("a", "UV light cannot reach inside the foam of the shoe. Rinse the insoles.", ["UV"])
+    b = _passage("b", "UV light cannot reach inside the foam of a shoe at all. Use 70% alcohol inside.", ["UV", "70% alcohol"])
+    text = compose_answer([a, b], "en")
+    assert text.count("cannot reach inside") == 1 and "70% alcohol inside [2]" in text
+
+
+def test_questions_that_ask_several_things():
+    from shoeagent.agent.verify import asks_several_things
+
+    assert asks_several_things("腳很癢，是香港腳還是鞋子發霉？要看醫生嗎", "zh")
+    assert asks_several_things("需要什麼條件？濕度、溫度和時間各多少", "zh")
+    assert asks_several_things("Give me the humidity, the temperature and how long they stay wet.", "en")
+    assert asks_several_things("How do I dry them? And how do I store them?", "en")
+    assert not asks_several_things("為什麼麂皮鞋特別容易長霉？", "zh")
+    assert not asks_several_things("moving to Taipei next month, anything i should know about my shoes", "en")
+
+
+def test_the_alternatives_a_question_asks_about():
+    from shoeagent.agent.verify import question_alternatives
+
+    assert question_alternatives("酒精跟白醋哪個除霉比較好？", "zh") == [{"酒精"}, {"白醋"}]
+    assert question_alternatives("do silica gel packets or cedar shoe trees do anything", "en") == [{"packet"}, {"cedar"}]
+    assert question_alternatives("皮鞋上白白的是發霉還是鹽漬？", "zh") == [{"鹽漬"}]  # mold is what every passage is about
+    assert question_alternatives("鞋子和包包都發霉了怎麼辦", "zh") == []  # 和 without a choice to make
+    assert question_alternatives("鞋墊發霉要換掉嗎", "zh") == []
+    assert question_alternatives("does the sun kill mold on shoes?", "en") == []
+
+
+def test_an_answer_about_one_alternative_hears_about_the_other():
+    from shoeagent.agent.verify import cover_alternatives
+
+    vinegar = {"id": "clean-vinegar", "kind": "kb", "title": "用白醋除霉", "text": "白醋以 1:1 的比例加水稀釋，比酒精溫和。擦拭後自然風乾。", "key_facts": ["1:1"]}
+    alcohol = {"id": "clean-alcohol-70", "kind": "kb", "title": "用 70% 酒精擦拭", "text": "用布沾濕擦拭發霉處。酒精要用 70% 左右的濃度。", "key_facts": ["70%"]}
+    draft = "白醋以 1:1 的比例加水稀釋，比酒精溫和[1]。"  # says 酒精, but only about vinegar
+    added, ids = cover_alternatives(draft, [vinegar, alcohol], "酒精跟白醋哪個除霉比較好？", "zh")
+    assert ids == ["clean-alcohol-70"] and added == draft + "酒精要用 70% 左右的濃度[2]。"
+    # No alternatives asked, or the other passage already cited: nothing added.
+    assert cover_alternatives(draft, [vinegar, alcohol], "白醋要稀釋多少", "zh") == (draft, [])
+    both = "白醋以 1:1 的比例加水稀釋[1]，酒精也可以[2]。"
+    assert cover_alternatives(both, [vinegar, alcohol], "酒精跟白醋哪個好？", "zh") == (both, [])
+    # A passage whose title names neither alternative is not added ("wash or buy new insoles?" is not about laces).
+    laces = {"id": "part-laces", "kind": "kb", "title": "鞋帶發霉", "text": "鞋帶很便宜，直接換新。", "key_facts": ["換新"]}
+    insole = "鞋墊可以手洗[1]。"
+    assert cover_alternatives(insole, [vinegar, laces], "鞋墊要洗一洗還是直接換新的？", "zh") == (insole, [])
+
+
+def test_a_semicolon_before_or_does_not_end_a_chinese_sentence():
+    from shoeagent.agent.verify import split_sentences
+
+    text = "如果 2 週後仍未改善；或出現皮膚破損，請看醫師。有糖尿病的人應及早就醫；不要自行處理。"
+    assert split_sentences(text, "zh") == ["如果 2 週後仍未改善；或出現皮膚破損，請看醫師。", "有糖尿病的人應及早就醫；", "不要自行處理。"]
