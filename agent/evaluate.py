@@ -272,8 +272,9 @@ def summarize(results: Sequence[QuestionResult], backend: str = "", model: str =
             "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0,
         },
     }
+    # A measure with nothing to measure (no out-of-scope question in a --limit slice) has no verdict: None.
     report["goals"] = {
-        name: (value is not None and (value <= target if name == "false_refusal_rate" else value >= target))
+        name: (None if value is None else (value <= target if name == "false_refusal_rate" else value >= target))
         for name, target in GOALS.items()
         for value in [report[name]]
     }

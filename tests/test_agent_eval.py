@@ -246,6 +246,13 @@ def test_refusing_everything_is_a_false_refusal_rate_of_one(questions):
     assert report["goals"]["false_refusal_rate"] is False
 
 
+def test_a_measure_with_nothing_to_measure_has_no_verdict(questions):
+    # A --limit slice with no out-of-scope question: refusal accuracy is n/a, not a missed goal.
+    report = evaluate(RefusingAgent(), [q for q in questions if not q.refuse][:5])
+    assert report["refusal_accuracy"] is None and report["goals"]["refusal_accuracy"] is None
+    assert report["goals"]["false_refusal_rate"] is False
+
+
 def test_an_agent_error_counts_against_that_question_only(questions):
     report = evaluate(CrashingAgent(), questions[:3])
     assert report["errors"] == 3
