@@ -25,6 +25,7 @@ from shoeagent.agent.safety import MAX_QUESTION_CHARS, clean_passage, clean_text
 from shoeagent.agent.state import State
 from shoeagent.agent.verify import (
     alternative_searches,
+    answer_the_request,
     attach_citations,
     citations,
     compose_answer,
@@ -425,6 +426,9 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         draft, alternatives = cover_alternatives(draft, state.sources, state.question, state.lang)
         if alternatives:
             notes.append(f"added what the sources say about the alternative the draft left out: {', '.join(alternatives)}")
+        draft, step = answer_the_request(draft, state.sources, state.question, state.lang)
+        if step:
+            notes.append(f"the question asks what to do; added the treatment step the draft left out: {step}")
         draft, tools_led = lead_with_tools(draft, state.sources, state.lang)
         if tools_led:
             notes.append(f"put the computed result the draft left out first: {', '.join(tools_led)}")
@@ -455,6 +459,7 @@ def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     answer = compose_answer(state.sources, state.lang, question=state.retrieval_query)
     answer, _ = complete_key_facts(answer, state.sources, state.lang)  # composition keeps two sentences a source
     answer, _ = cover_question_materials(answer, state.sources, state.question, state.lang)
+    answer, _ = answer_the_request(answer, state.sources, state.question, state.lang)
     return {
         "answer": answer,
         "composed": True,

@@ -534,6 +534,18 @@ def _ask_clause(text: str) -> str:
     return ""
 
 
+def request(question: str) -> tuple[str, str] | None:
+    """The request of a question of several clauses and the route its own phrases point to, or None.
+
+    "鞋墊有黑黑的點點，是發霉嗎？要換鞋墊嗎" gives ("要換鞋墊嗎", "treatment"). See :func:`_ask_clause`.
+    """
+    ask = _ask_clause(correct_typos(normalize(question)))
+    if not ask:
+        return None
+    scores = _keyword_scores(ask)
+    return ask, max(scores, key=lambda route: scores[route])
+
+
 def _route_keywords(text: str) -> dict[str, float]:
     """Phrase scores of the whole question plus, weighted by ASK_WEIGHT, those of its request."""
     scores = _keyword_scores(text)

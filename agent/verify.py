@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoeagent.agent.router import request
 from shoeagent.agent.safety import has_control_tokens
 from shoeagent.agent.tools import TOOL_NAMES, find_materials
 from shoeagent.lang import detect_language
@@ -582,6 +583,42 @@ def cover_alternatives(
         cited.add(index + 1)
         added.append(str(source.get("id", "")))
     return (text, added) if added else (answer, [])
+
+
+def answer_the_request(answer: str, sources: Sequence[Mapping[str, Any]], question: str, lang: str) -> tuple[str, str]:
+    """Add a treatment passage's step when the question ends by asking what to do and no cited passage says it.
+
+    "Black fuzz on the insole, is it mold? How do I clean it?": the small model answers the first
+    question from the diagnosis passage, and the user never hears what to do. When the request of a
+    question of several clauses (:func:`~shoeagent.agent.router.request`) asks for treatment and no
+    cited knowledge passage is a treatment entry, the key-fact sentence of the best-ranked uncited
+    treatment passage closest to the request is added, cited, within the length limit. Returns the
+    answer and the id of the passage added ("" for none).
+    """
+    asked = request(question)
+    if not answer.strip() or asked is None or asked[1] != "treatment":
+        return answer, ""
+    cited = set(citations(answer))
+    kb = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
+    if any(sources[i].get("stage") == "treatment" for i in kb if i + 1 in cited):
+        return answer, ""
+    index = next((i for i in kb if i + 1 not in cited and sources[i].get("stage") == "treatment"), None)
+    if index is None:
+        return answer, ""
+    source = sources[index]
+    sentences = split_sentences(str(source.get("text", "")), lang)
+    facts = source.get("key_facts") or []
+    carrying = [x for x in sentences if any(fact_present(f, normalize(x)) for f in facts)] or sentences[:1]
+    if not carrying:
+        return answer, ""
+    sentence = _closest_to(asked[0], carrying, lang)
+    text = answer.rstrip()
+    if _near_duplicate(sentence, split_sentences(text, lang), lang) is not None:
+        return answer, ""
+    joined = f"{text}{'' if lang == 'zh' else ' '}{_cite(sentence, index + 1, lang)}"
+    if len(joined) > _MAX_CHARS.get(lang, 1200):
+        return answer, ""
+    return joined, str(source.get("id", ""))
 
 
 def _compose_order(sources: Sequence[Mapping[str, Any]]) -> list[int]:

@@ -388,3 +388,21 @@ def test_a_semicolon_before_or_does_not_end_a_chinese_sentence():
 
     text = "如果 2 週後仍未改善；或出現皮膚破損，請看醫師。有糖尿病的人應及早就醫；不要自行處理。"
     assert split_sentences(text, "zh") == ["如果 2 週後仍未改善；或出現皮膚破損，請看醫師。", "有糖尿病的人應及早就醫；", "不要自行處理。"]
+
+
+def test_a_question_that_ends_by_asking_what_to_do_gets_a_treatment_step():
+    from shoeagent.agent.router import request
+    from shoeagent.agent.verify import answer_the_request
+
+    assert request("鞋墊有黑黑的點點，是發霉嗎？要換鞋墊嗎") == ("要換鞋墊嗎", "treatment")
+    assert request("為什麼麂皮鞋特別容易長霉？") is None  # one clause: its route is the question's
+    knit = {"id": "mat-knit-mesh", "kind": "kb", "stage": "prevention", "title": "針織鞋面", "text": "針織鞋面透氣、乾得快。", "key_facts": ["透氣"]}
+    steps = {"id": "clean-sneakers", "kind": "kb", "stage": "treatment", "title": "球鞋清洗步驟",
+             "text": "先拆下鞋帶。針織和網布鞋面最好用軟毛刷手洗，不要丟洗衣機。", "key_facts": ["手洗"]}
+    draft = "針織鞋面透氣、乾得快[1]。"
+    added, step = answer_the_request(draft, [knit, steps], "針織運動鞋是不是比較容易發霉？怎麼清", "zh")
+    assert step == "clean-sneakers" and added == draft + "針織和網布鞋面最好用軟毛刷手洗，不要丟洗衣機[2]。"
+    # Not when a cited passage already says what to do, nor when the request is not for treatment.
+    cited = draft + "可以手洗[2]。"
+    assert answer_the_request(cited, [knit, steps], "針織運動鞋是不是比較容易發霉？怎麼清", "zh") == (cited, "")
+    assert answer_the_request(draft, [knit, steps], "針織運動鞋會發霉嗎？為什麼", "zh") == (draft, "")
