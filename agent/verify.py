@@ -55,15 +55,15 @@ def _stem(word: str) -> str:
     return word
 
 
-def _content_units(text: str, lang: str) -> set[str]:
-    """Content words (English, stemmed) or character bigrams (Chinese) of ``text``."""
+def _content_units(text: str, lang: str, min_len: int = 4) -> set[str]:
+    """Content words (English, stemmed, of ``min_len`` letters or more) or character bigrams (Chinese) of ``text``."""
     plain = _CITATION.sub(" ", normalize(text))
     if lang == "zh":
         units: set[str] = set()
         for run in re.findall(r"[\u3400-\u9fff]+", plain):
             units.update(run[i : i + 2] for i in range(len(run) - 1))
         return units
-    return {_stem(w) for w in re.findall(r"[a-z]+", plain) if len(w) >= 4 and w not in _STOPWORDS}
+    return {_stem(w) for w in re.findall(r"[a-z]+", plain) if len(w) >= min_len and w not in _STOPWORDS}
 
 
 def unsupported_sentences(draft: str, sources: Sequence[Mapping[str, Any]], lang: str, question: str = "") -> list[str]:
@@ -330,6 +330,17 @@ _DUPLICATE_OVERLAP = 0.7
 sentences must have in common to say the same thing."""
 
 
+def _carrying_facts(sentences: Sequence[str], facts: Sequence[str]) -> list[str]:
+    """The ``sentences`` that state at least one of ``facts``."""
+    return [x for x in sentences if any(fact_present(f, normalize(x)) for f in facts)]
+
+
+def _append_cited(text: str, sentence: str, index: int, lang: str) -> str | None:
+    """``text`` with ``sentence`` appended and cited as source ``index + 1``; None past the length limit."""
+    joined = f"{text}{'' if lang == 'zh' else ' '}{_cite(sentence, index + 1, lang)}"
+    return joined if len(joined) <= _MAX_CHARS.get(lang, 1200) else None
+
+
 def _near_duplicate(sentence: str, candidates: Sequence[str], lang: str) -> str | None:
     """The first of ``candidates`` that says mostly what ``sentence`` says (see :data:`_DUPLICATE_OVERLAP`)."""
     units = _content_units(sentence, lang)
@@ -454,8 +465,8 @@ def cover_question_materials(
             )
             if sentence is None or _near_duplicate(sentence, split_sentences(text, lang), lang) is not None:
                 continue
-            joined = f"{text}{'' if lang == 'zh' else ' '}{_cite(sentence, index + 1, lang)}"
-            if len(joined) <= _MAX_CHARS.get(lang, 1200):
+            joined = _append_cited(text, sentence, index, lang)
+            if joined is not None:
                 text = joined
                 added.append(material)
             break
@@ -474,13 +485,11 @@ _ZH_FUNCTION_CHARS = frozenset("是的了嗎呢哪需要該會也都就很把被
 
 
 def _units(text: str, lang: str) -> set[str]:
-    """English word stems, or Chinese character bigrams, of ``text`` (no generic domain words)."""
-    plain = normalize(text)
+    """:func:`_content_units` of any length, without generic domain words or Chinese function characters
+    ("gel" and "sun" name alternatives; 是發 does not)."""
+    units = _content_units(text, lang, min_len=1)
     if lang == "zh":
-        units = {run[i : i + 2] for run in re.findall(r"[\u3400-\u9fff]+", plain) for i in range(len(run) - 1)}
         units = {u for u in units if not set(u) & _ZH_FUNCTION_CHARS}
-    else:
-        units = {_stem(w) for w in re.findall(r"[a-z]+", plain) if w not in _STOPWORDS}
     return units - _GENERIC_WORDS
 
 
@@ -557,27 +566,25 @@ def cover_alternatives(
     cited = set(citations(answer))
     kb = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
     text, added = answer.rstrip(), []
-    def names(text: str, alternative: set[str]) -> bool:
-        return names_alternative(text, alternative, lang)
-
     for alternative in wanted:
-        if len(added) >= max_added or any(names(str(sources[i - 1].get("title", "")), alternative) for i in cited if 0 < i <= len(sources)):
+        if len(added) >= max_added or any(
+            names_alternative(str(sources[i - 1].get("title", "")), alternative, lang) for i in cited if 0 < i <= len(sources)
+        ):
             continue
-        index = next((i for i in kb if i + 1 not in cited and names(str(sources[i].get("title", "")), alternative)), None)
+        index = next((i for i in kb if i + 1 not in cited and names_alternative(str(sources[i].get("title", "")), alternative, lang)), None)
         if index is None:
             continue
         source = sources[index]
         sentences = split_sentences(str(source.get("text", "")), lang)
-        facts = source.get("key_facts") or []
-        carrying = [x for x in sentences if any(fact_present(f, normalize(x)) for f in facts)]
-        naming = [x for x in sentences if names(x, alternative)]
+        carrying = _carrying_facts(sentences, source.get("key_facts") or [])
+        naming = [x for x in sentences if names_alternative(x, alternative, lang)]
         if not (carrying or naming):
             continue
         sentence = _closest_to(question, carrying, lang) if carrying else naming[0]
         if _near_duplicate(sentence, split_sentences(text, lang), lang) is not None:
             continue
-        joined = f"{text}{'' if lang == 'zh' else ' '}{_cite(sentence, index + 1, lang)}"
-        if len(joined) > _MAX_CHARS.get(lang, 1200):
+        joined = _append_cited(text, sentence, index, lang)
+        if joined is None:
             break
         text = joined
         cited.add(index + 1)
@@ -607,18 +614,15 @@ def answer_the_request(answer: str, sources: Sequence[Mapping[str, Any]], questi
         return answer, ""
     source = sources[index]
     sentences = split_sentences(str(source.get("text", "")), lang)
-    facts = source.get("key_facts") or []
-    carrying = [x for x in sentences if any(fact_present(f, normalize(x)) for f in facts)] or sentences[:1]
+    carrying = _carrying_facts(sentences, source.get("key_facts") or []) or sentences[:1]
     if not carrying:
         return answer, ""
     sentence = _closest_to(asked[0], carrying, lang)
     text = answer.rstrip()
     if _near_duplicate(sentence, split_sentences(text, lang), lang) is not None:
         return answer, ""
-    joined = f"{text}{'' if lang == 'zh' else ' '}{_cite(sentence, index + 1, lang)}"
-    if len(joined) > _MAX_CHARS.get(lang, 1200):
-        return answer, ""
-    return joined, str(source.get("id", ""))
+    joined = _append_cited(text, sentence, index, lang)
+    return (answer, "") if joined is None else (joined, str(source.get("id", "")))
 
 
 def _compose_order(sources: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -659,8 +663,7 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
         sentences = split_sentences(text, lang)
         if not sentences:
             continue
-        facts = source.get("key_facts") or []
-        with_facts = [s for s in sentences if any(fact_present(f, normalize(s)) for f in facts)]
+        with_facts = _carrying_facts(sentences, source.get("key_facts") or [])
         if source.get("id") == "tool:diagnose_symptoms" and _shoe_materials(question):
             # Its advice ("wipe with 70% alcohol") is the same for every material; for suede it is wrong.
             # The passages about the material named say how to treat it.
