@@ -505,9 +505,15 @@ if __name__ == "__main__":
     parser.add_argument("--l2", type=float, default=L2)
     parser.add_argument("--rank-l2", type=float, default=RANK_L2)
     parser.add_argument("--target", type=float, default=TARGET_REJECTION, help="OOD rejection to reach when fitting.")
+    parser.add_argument("--without-word-vectors", action="store_true",
+                        help="Leave the word-vector signals at zero (what --cv and --halves measured them against).")
     arguments = parser.parse_args()
+    from shoeagent.knowledge.store import KnowledgeBase
+
+    kb = KnowledgeBase()
+    kb.use_word_vectors = not arguments.without_word_vectors
     if arguments.cv:
-        folds = cross_validate(l2=arguments.l2, rank_l2=arguments.rank_l2, min_rejection=arguments.target)
+        folds = cross_validate(kb=kb, l2=arguments.l2, rank_l2=arguments.rank_l2, min_rejection=arguments.target)
         for fold, m in folds.items():
             for lang, lm in m["per_lang"].items():
                 print(f"{fold} {lang}: threshold {m['threshold']} hit@1 {lm['hit_at_1']} hit@3 {lm['hit_at_3']} "
@@ -515,15 +521,16 @@ if __name__ == "__main__":
     if arguments.halves and arguments.halves not in TUNING_SPLITS:
         parser.error(f"--halves takes a tuning split ({', '.join(TUNING_SPLITS)}), not {arguments.halves}")
     if arguments.halves:
-        for half, fits in halves_check(arguments.halves, l2=arguments.l2, rank_l2=arguments.rank_l2,
+        for half, fits in halves_check(arguments.halves, kb=kb, l2=arguments.l2, rank_l2=arguments.rank_l2,
                                        min_rejection=arguments.target).items():
             for label, m in fits.items():
                 for lang, lm in m["per_lang"].items():
-                    print(f"{half} {label} {lang}: threshold {m['threshold']} hit@3 {lm['hit_at_3']:.3f} "
+                    print(f"{half} {label} {lang}: threshold {m['threshold']} hit@1 {lm['hit_at_1']:.3f} "
+                          f"hit@3 {lm['hit_at_3']:.3f} MRR {lm['mrr']:.3f} "
                           f"OOD rejection {lm['ood_rejection']} false refusals {lm['false_refusal']:.3f}")
     if arguments.fit:
         splits = tuple(s.strip() for s in arguments.splits.split(",") if s.strip())
-        model = fit_model(splits=splits, l2=arguments.l2, rank_l2=arguments.rank_l2, min_rejection=arguments.target)
+        model = fit_model(kb=kb, splits=splits, l2=arguments.l2, rank_l2=arguments.rank_l2, min_rejection=arguments.target)
         fmt = lambda values: "np.array([" + ", ".join(f"{v:.4f}" for v in values) + "])"  # noqa: E731
         print(f"RANK_WEIGHTS = {fmt(model.rank_weights)}")
         print(f"RANK_BIAS = {model.rank_bias:.4f}")

@@ -123,6 +123,16 @@ def check_base_gguf() -> Check:
     return Check("base model", "ok", f"{path.name} ({path.stat().st_size / 1e6:.0f} MB)", required=True)
 
 
+def check_word_vectors() -> Check:
+    from shoeagent.knowledge import wordvectors
+
+    try:
+        weights, _ = wordvectors.package_files()
+    except wordvectors.WordVectorsMissingError as exc:
+        return Check("word vectors", "fail", str(exc), "pip install wordllama", required=True)
+    return Check("word vectors", "ok", f"{weights.name} ({weights.stat().st_size / 1e6:.0f} MB)", required=True)
+
+
 def check_adapter() -> Check:
     adapter = paths.packaged_adapter_dir() / "adapter_model.safetensors"
     if adapter.is_file():
@@ -201,6 +211,7 @@ def check_gpu() -> list[Check]:
 def run_checks() -> list[Check]:
     return [
         check_python(), check_home(), *check_settings(), check_torch(), check_llama_cpp(), check_base_gguf(),
+        check_word_vectors(),
         check_llama_cpp_runs(), check_adapter(), check_shoemold(), check_knowledge_index(), *check_ollama(), *check_gpu(),
     ]
 
