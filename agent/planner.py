@@ -4,7 +4,8 @@ It reads numbers and words out of English or Chinese text (temperatures in °C o
 humidity as 「濕度80%」 / "80% humidity" / "RH 80", hours or days spent damp, materials, and the
 colour, texture, smell and location of marks) and decides on at most three calls:
 
-* temperature + humidity -> ``mold_risk`` (+ ``dew_point`` when condensation is asked about);
+* humidity (with the temperature when given) -> ``mold_risk`` (+ ``dew_point`` when both are given and
+  condensation is asked about);
 * a material + drying or wet shoes -> ``drying_plan``; a material + care/cleaning/prevention ->
   ``material_care``;
 * a description of spots, colour or fuzz -> ``diagnose_symptoms``.
@@ -93,7 +94,9 @@ def extract_temperature(text: str) -> float | None:
 
 _HUMIDITY_PATTERNS = (
     re.compile(r"(?:相對濕度|相对湿度|濕度|湿度|relative humidity|humidity|\brh)"
-               r"(?:\s*(?:is|of|at|was|stays|sits|=|:|about|around|roughly|reaches|為|为|是|約|约|大約|大约|有|達到|达到|達|达|在|高達|高达|~)){0,3}"
+               r"(?:\s*(?:is|of|at|was|stays|sits|=|:|about|around|roughly|reaches|like|nearly|almost|over|above|always|"
+               r"usually|constantly|為|为|是|約|约|大約|大约|大概|差不多|將近|将近|超過|超过|都|總是|总是|一直|常常|有|"
+               r"達到|达到|達|达|在|高達|高达|~)){0,3}"
                r"\s*(?:百分之)?\s*" + _NUM + r"\s*%?"),
     re.compile(_NUM + r"\s*%\s*(?:rh|r\.h\.|relative humidity|humidity|humid|的?相對濕度|的?濕度|的?湿度)"),
     re.compile(r"(?:濕度|湿度)[^\d%]{0,6}百分之\s*" + _NUM),
@@ -283,13 +286,17 @@ def plan_tool_calls(question: str, route: str) -> list[PlannedCall]:
     found = extract(question)
     calls: list[PlannedCall] = []
 
-    if found.temperature_c is not None and found.relative_humidity is not None:
-        args = {"temperature_c": found.temperature_c, "relative_humidity": found.relative_humidity}
+    if found.relative_humidity is not None:
+        # Humidity alone decides most of the risk ("is 85% humidity enough to make shoes mold?");
+        # the temperature refines it when given, and the dew point needs both.
+        args: dict[str, float] = {"relative_humidity": found.relative_humidity}
+        if found.temperature_c is not None:
+            args = {"temperature_c": found.temperature_c} | args
         if found.hours is not None:
             calls.append(PlannedCall("mold_risk", args | {"hours_damp": found.hours}))
         else:
             calls.append(PlannedCall("mold_risk", dict(args)))
-        if _CONDENSATION.search(text):
+        if found.temperature_c is not None and _CONDENSATION.search(text):
             calls.append(PlannedCall("dew_point", dict(args)))
 
     if found.materials:

@@ -166,7 +166,9 @@ class _Args(BaseModel):
 
 
 class MoldRiskArgs(_Args):
-    temperature_c: float = Field(ge=-50, le=70, description="Air temperature in °C (-50 to 70).")
+    temperature_c: float | None = Field(
+        default=None, ge=-50, le=70, description="Air temperature in °C (-50 to 70); leave out when not given."
+    )
     relative_humidity: float = Field(ge=0, le=100, description="Relative humidity in percent (0 to 100).")
     hours_damp: float = Field(
         default=0, ge=0, le=MAX_HOURS, description="How many hours the shoes have stayed damp or wet (0 if dry)."
@@ -259,7 +261,7 @@ def _mold_risk(args: MoldRiskArgs) -> tuple[dict, str, str]:
         reasons_zh.append(f"相對濕度 {_fmt(rh)}% 超過 90%，接近飽和，遠高於 70-90% 的高風險區間")
     elif rh >= 70:
         level = 2
-        reasons_en.append(f"{_fmt(rh)}% RH is in the 70-90% band where sustained humidity is high risk")
+        reasons_en.append(f"{_fmt(rh)}% RH is in the 70-90% RH band where sustained humidity is high risk")
         reasons_zh.append(f"相對濕度 {_fmt(rh)}% 落在 70-90% 區間，持續如此屬高風險")
     elif rh > 60:
         level = 1
@@ -270,9 +272,12 @@ def _mold_risk(args: MoldRiskArgs) -> tuple[dict, str, str]:
         reasons_en.append(f"{_fmt(rh)}% RH is within the recommended storage level of 50-60% or below")
         reasons_zh.append(f"相對濕度 {_fmt(rh)}% 在建議的 50-60% 以下存放範圍內")
 
-    cold = t < 10
-    hot = t > 40
-    if cold:
+    cold = t is not None and t < 10
+    hot = t is not None and t > 40
+    if t is None:
+        reasons_en.append("no temperature was given: most shoe molds grow best at 20-30°C, and cold slows them")
+        reasons_zh.append("未提供溫度：多數鞋子黴菌在 20-30°C 長得最好，低溫會減緩生長")
+    elif cold:
         reasons_en.append(f"{_fmt(t)}°C is cold: cold slows mold growth but does not kill mold")
         reasons_zh.append(f"{_fmt(t)}°C 偏冷：低溫會減緩黴菌生長，但不會殺死黴菌")
     elif hot:
@@ -326,11 +331,13 @@ def _mold_risk(args: MoldRiskArgs) -> tuple[dict, str, str]:
         "advice_en": advice_en,
         "advice_zh": advice_zh,
     }
+    where_en = f"{_fmt(rh)}% RH" if t is None else f"{_fmt(t)}°C and {_fmt(rh)}% RH"
+    where_zh = f"相對濕度 {_fmt(rh)}%" if t is None else f"{_fmt(t)}°C、相對濕度 {_fmt(rh)}%"
     text_en = (
-        f"Tool mold_risk: at {_fmt(t)}°C and {_fmt(rh)}% RH the mold risk is {name.replace('_', ' ')} "
+        f"Tool mold_risk: at {where_en} the mold risk is {name.replace('_', ' ')} "
         f"({'; '.join(reasons_en)}). {advice_en}"
     )
-    text_zh = f"工具 mold_risk：在 {_fmt(t)}°C、相對濕度 {_fmt(rh)}% 下，發霉風險為{_LEVEL_ZH[name]}（{'；'.join(reasons_zh)}）。{advice_zh}"
+    text_zh = f"工具 mold_risk：在 {where_zh} 下，發霉風險為{_LEVEL_ZH[name]}（{'；'.join(reasons_zh)}）。{advice_zh}"
     return result, text_en, text_zh
 
 
@@ -825,8 +832,8 @@ def run_tool(name: str, args: dict | None) -> ToolResult:
     return ToolResult(name, parsed.model_dump(), result, text_en, text_zh)
 
 
-def mold_risk(temperature_c: float, relative_humidity: float, hours_damp: float = 0) -> ToolResult:
-    """Mold risk level and reasons for shoes at this temperature, humidity and time spent damp."""
+def mold_risk(temperature_c: float | None, relative_humidity: float, hours_damp: float = 0) -> ToolResult:
+    """Mold risk level and reasons for shoes at this temperature (None: not known), humidity and time spent damp."""
     return run_tool(
         "mold_risk",
         {"temperature_c": temperature_c, "relative_humidity": relative_humidity, "hours_damp": hours_damp},

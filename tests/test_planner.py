@@ -50,6 +50,11 @@ def test_no_temperature_in_plain_text():
         ("85% RH", 85.0),
         ("RH 80", 80.0),
         ("humidity is around 65%", 65.0),
+        ("humidity is like 85% all summer", 85.0),
+        ("humidity is always over 80%", 80.0),
+        ("鞋櫃濕度大概80%", 80.0),
+        ("濕度差不多85%", 85.0),
+        ("家裡濕度一直都在80%以上", 80.0),
         ("濕度百分之九十", None),  # spelled-out Chinese numbers are not parsed
         ("濕度百分之90", 90.0),
     ],
@@ -125,8 +130,17 @@ def test_fahrenheit_is_converted_before_calling():
     assert calls[0].args["temperature_c"] == pytest.approx(30.0)
 
 
-def test_only_one_number_plans_no_mold_risk():
-    assert "mold_risk" not in _names(plan_tool_calls("Is 80% humidity too much for my shoe cabinet?", "prevention"))
+def test_humidity_alone_plans_mold_risk_without_a_temperature():
+    # "Is 80% humidity too much?" is answered by the humidity bands; the temperature only refines it.
+    calls = plan_tool_calls("Is 80% humidity too much for my shoe cabinet?", "prevention")
+    assert calls == [PlannedCall("mold_risk", {"relative_humidity": 80.0})]
+    assert plan_tool_calls("濕度85%鞋子會發霉嗎", "general") == [PlannedCall("mold_risk", {"relative_humidity": 85.0})]
+    # The dew point needs both numbers, so condensation with humidity alone plans no dew_point.
+    assert _names(plan_tool_calls("80% humidity, will my shoes get condensation?", "prevention")) == ["mold_risk"]
+
+
+def test_a_temperature_alone_plans_no_mold_risk():
+    assert "mold_risk" not in _names(plan_tool_calls("Is 28°C too warm for my shoe cabinet?", "prevention"))
 
 
 def test_wet_material_plans_drying():

@@ -61,6 +61,20 @@ def test_mold_risk_reasons_use_the_agreed_numbers_in_both_languages():
     assert len(result.result["reasons_en"]) == len(result.result["reasons_zh"]) == 2
 
 
+@pytest.mark.parametrize(("humidity", "level"), [(50, "low"), (65, "moderate"), (85, "high"), (95, "very_high")])
+def test_mold_risk_from_humidity_alone_says_the_temperature_is_unknown(humidity, level):
+    result = mold_risk(None, humidity)
+    assert result.error is None and result.result["level"] == level
+    assert result.result["temperature_c"] is None
+    assert result.text_en.startswith(f"Tool mold_risk: at {humidity}% RH the mold risk is")
+    assert "no temperature was given" in result.text_en and "20-30°C" in result.text_en
+    assert f"在 相對濕度 {humidity}% 下" in result.text_zh and "未提供溫度" in result.text_zh
+
+
+def test_mold_risk_from_humidity_alone_still_counts_hours_damp():
+    assert mold_risk(None, 50, 48).result["level"] == "very_high"
+
+
 def test_cold_reason_says_cold_does_not_kill_mold():
     result = mold_risk(2, 80)
     assert any("does not kill" in reason for reason in result.result["reasons_en"])
@@ -83,7 +97,7 @@ def test_damp_hours_mention_the_24_48_hour_window():
         ({"temperature_c": 20, "relative_humidity": 50, "hours_damp": -5}, "hours_damp"),
         ({"temperature_c": 20, "relative_humidity": 50, "hours_damp": 24 * 365 + 1}, "hours_damp"),
         ({"temperature_c": "warm", "relative_humidity": 50}, "temperature_c"),
-        ({"relative_humidity": 50}, "temperature_c"),
+        ({"temperature_c": 20}, "relative_humidity"),
     ],
 )
 def test_mold_risk_rejects_absurd_values_without_raising(args, field):
