@@ -398,22 +398,29 @@ def strip_tool_label(text: str) -> str:
 
 
 def lead_with_tools(answer: str, sources: Sequence[Mapping[str, Any]], lang: str) -> tuple[str, list[str]]:
-    """Put the first sentence of each computed tool result the answer never cites in front of it, cited.
+    """Put the first sentence of each computed tool result the answer never states in front of it, cited.
 
     A tool in :data:`_LEADING_TOOLS` computed something from the user's own numbers or symptoms (the
     mold risk at their temperature and humidity, their dew point, a drying plan, a likely diagnosis);
     its first sentence is that result ("at 28°C and 85% RH the mold risk is high"). The small model
     often answers from the knowledge passages and leaves it out, so the user never hears the answer
-    to what they asked. The sentence goes first, never past the length limit. Returns the answer and
-    the ids of the tools put in front.
+    to what they asked. A citation of a computed number (risk, dew point, drying plan) counts only on a
+    sentence that says mostly what the tool says (:func:`_states_source`); any citation of a likely
+    diagnosis counts, because a diagnosis is a guess: put in front of an answer whose draft leaned on
+    other sources, "most likely mold (58%)" answered what "why do moldy shoes smell?" never asked.
+    The sentence goes first, never past the length limit. Returns the answer and the ids of the tools
+    put in front.
     """
-    cited = set(citations(answer))
     if not answer.strip():
         return answer, []
     lead: list[str] = []
     ids: list[str] = []
     for index, source in enumerate(sources):
-        if source.get("id") not in _LEADING_TOOLS or index + 1 in cited:
+        if source.get("id") not in _LEADING_TOOLS:
+            continue
+        if index + 1 in citations(answer) and (
+            source.get("id") == "tool:diagnose_symptoms" or _states_source(answer, index, source, lang)
+        ):
             continue
         sentences = split_sentences(strip_tool_label(str(source.get("text", ""))), lang)
         if sentences:
@@ -423,6 +430,22 @@ def lead_with_tools(answer: str, sources: Sequence[Mapping[str, Any]], lang: str
     if not lead or len(joined) > _MAX_CHARS.get(lang, 1200):
         return answer, []
     return joined, ids
+
+
+def _states_source(answer: str, index: int, source: Mapping[str, Any], lang: str) -> bool:
+    """Whether a sentence of ``answer`` that cites source ``index + 1`` says mostly what that source says.
+
+    The small model sometimes hangs a tool's number on a sentence of its own ("… hygroscopic … [4]"
+    where [4] is the mold-risk result), so a citation alone does not show the user heard the result.
+    """
+    known = _content_units(str(source.get("text", "")), lang)
+    for sentence in split_sentences(answer, lang):
+        if index + 1 not in citations(sentence):
+            continue
+        units = _content_units(sentence, lang)
+        if not units or len(units & known) >= _MIN_SUPPORT.get(lang, 0.5) * len(units):
+            return True
+    return False
 
 
 _GENERIC_MATERIAL_WORDS = frozenset({"cloth", "fabric", "cotton", "foam"})

@@ -225,6 +225,40 @@ def test_lead_with_tools_puts_an_uncited_computed_result_first_in_chinese():
     assert lead_with_tools("風險為高[2]。濕度要控制[1]。", sources, "zh") == ("風險為高[2]。濕度要控制[1]。", [])
 
 
+def test_a_tool_cited_on_a_sentence_it_does_not_support_still_leads():
+    # Seen in the agent evaluation (h020): the draft hung the mold-risk citation on a sentence about
+    # hygroscopic materials, so the user never heard that the risk was high.
+    from shoeagent.agent.verify import lead_with_tools
+
+    tool = ("Tool mold_risk: at 27°C and 85% RH the mold risk is high (85% RH is in the 70-90% RH band where "
+            "sustained humidity is high risk). Act now: dry the shoes fully within 24 hours.")
+    sources = [
+        {"id": "basics-moisture-in-materials", "kind": "kb",
+         "text": "Leather, cotton, felt and foam are hygroscopic: they absorb water vapour from the air."},
+        {"id": "tool:mold_risk", "kind": "tool", "text": tool},
+    ]
+    misattributed = "Leather, cotton, felt and foam are hygroscopic and absorb water vapour from the air [2]."
+    text, led = lead_with_tools(misattributed, sources, "en")
+    assert led == ["tool:mold_risk"] and text.startswith("At 27°C and 85% RH the mold risk is high")
+    stated = "At 27°C and 85% RH the mold risk is high, within the sustained high-risk humidity band [2]."
+    assert lead_with_tools(stated, sources, "en") == (stated, [])
+
+
+def test_any_citation_of_a_likely_diagnosis_counts():
+    # q066 "發霉的鞋子為什麼會有一股霉味？" cited the diagnosis tool on a sentence of another source; putting
+    # "most likely mold (58%)" in front would answer what it never asked.
+    from shoeagent.agent.verify import lead_with_tools
+
+    sources = [
+        {"id": "odor-mvocs-musty-smell", "kind": "kb", "text": "霉味來自微生物揮發性有機化合物。"},
+        {"id": "tool:diagnose_symptoms", "kind": "tool", "text": "工具 diagnose_symptoms：最可能是黴菌（信心 58%）。請在戶外刷除。"},
+    ]
+    answer = "霉味來自微生物揮發性有機化合物[2]。"
+    assert lead_with_tools(answer, sources, "zh") == (answer, [])
+    text, led = lead_with_tools("霉味來自微生物揮發性有機化合物[1]。", sources, "zh")
+    assert led == ["tool:diagnose_symptoms"] and text.startswith("最可能是黴菌（信心 58%）[2]。")
+
+
 @pytest.mark.parametrize("draft", [
     "工具Material_care: 在戶外用沾了 70% 酒精的布擦去黴菌[4]。",  # seen in the agent evaluation (q064)
     "Tool mold_risk: the risk is high [1].",
