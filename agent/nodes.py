@@ -9,7 +9,7 @@ repair), which ``ShoeAgent.stream`` turns into events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from shoeagent.agent.state import State
 from shoeagent.agent.verify import (
     alternative_searches,
     answer_the_request,
+    answer_whether_to_replace,
     attach_citations,
     citations,
     compose_answer,
@@ -404,6 +405,22 @@ def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- verify / compose
 
 
+# What verify adds to a draft that passed, in this order, and the note each addition leaves. The computed
+# result goes first before the last two, which may cite the same tool for its advice.
+_ADDITIONS: tuple[tuple[Callable[[str, State], tuple[str, Any]], str], ...] = (
+    (lambda d, s: complete_key_facts(d, s.sources, s.lang), "added the top source's key facts the draft left out"),
+    (lambda d, s: cover_question_materials(d, s.sources, s.question, s.lang),
+     "added what the sources say about the material asked about"),
+    (lambda d, s: cover_alternatives(d, s.sources, s.question, s.lang),
+     "added what the sources say about the alternative the draft left out"),
+    (lambda d, s: lead_with_tools(d, s.sources, s.lang), "put the computed result the draft left out first"),
+    (lambda d, s: answer_the_request(d, s.sources, s.question, s.lang),
+     "the question asks what to do; added the treatment step the draft left out"),
+    (lambda d, s: answer_whether_to_replace(d, s.sources, s.question, s.lang),
+     "the question asks whether to replace; added when to, from"),
+)
+
+
 def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Check the draft against the sources (numbers, key facts, citations, language, length, loops)."""
     if state.cancelled:
@@ -417,21 +434,10 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         draft, state.sources, lang=state.lang, question=state.question, min_fact_share=runtime.context.min_fact_share
     )
     if report.ok:
-        draft, added = complete_key_facts(draft, state.sources, state.lang)
-        if added:
-            notes.append(f"added the top source's key facts the draft left out: {', '.join(added)}")
-        draft, materials = cover_question_materials(draft, state.sources, state.question, state.lang)
-        if materials:
-            notes.append(f"added what the sources say about the material asked about: {', '.join(materials)}")
-        draft, alternatives = cover_alternatives(draft, state.sources, state.question, state.lang)
-        if alternatives:
-            notes.append(f"added what the sources say about the alternative the draft left out: {', '.join(alternatives)}")
-        draft, step = answer_the_request(draft, state.sources, state.question, state.lang)
-        if step:
-            notes.append(f"the question asks what to do; added the treatment step the draft left out: {step}")
-        draft, tools_led = lead_with_tools(draft, state.sources, state.lang)
-        if tools_led:
-            notes.append(f"put the computed result the draft left out first: {', '.join(tools_led)}")
+        for step, note in _ADDITIONS:
+            draft, used = step(draft, state)
+            if used:
+                notes.append(f"{note}: {used if isinstance(used, str) else ', '.join(used)}")
         return {"answer": draft, "grounded": True, "verify_reasons": [], "repaired": state.attempts > 1, "notes": notes}
     return {"verify_reasons": report.reasons, "thin_draft": report.thin, "repaired": True}
 
@@ -460,6 +466,7 @@ def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     answer, _ = complete_key_facts(answer, state.sources, state.lang)  # composition keeps two sentences a source
     answer, _ = cover_question_materials(answer, state.sources, state.question, state.lang)
     answer, _ = answer_the_request(answer, state.sources, state.question, state.lang)
+    answer, _ = answer_whether_to_replace(answer, state.sources, state.question, state.lang)
     return {
         "answer": answer,
         "composed": True,

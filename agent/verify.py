@@ -615,6 +615,9 @@ def cover_alternatives(
     return (text, added) if added else (answer, [])
 
 
+_ADVISING_TOOLS = ("tool:diagnose_symptoms", "tool:material_care", "tool:drying_plan")
+
+
 def answer_the_request(answer: str, sources: Sequence[Mapping[str, Any]], question: str, lang: str) -> tuple[str, str]:
     """Add a treatment passage's step when the question ends by asking what to do and no cited passage says it.
 
@@ -622,8 +625,10 @@ def answer_the_request(answer: str, sources: Sequence[Mapping[str, Any]], questi
     question from the diagnosis passage, and the user never hears what to do. When the request of a
     question of several clauses (:func:`~shoeagent.agent.router.request`) asks for treatment and no
     cited knowledge passage is a treatment entry, the key-fact sentence of the best-ranked uncited
-    treatment passage closest to the request is added, cited, within the length limit. Returns the
-    answer and the id of the passage added ("" for none).
+    treatment passage closest to the request is added, cited, within the length limit; with no
+    treatment passage retrieved, the sentence of an advising tool's result (:data:`_ADVISING_TOOLS`:
+    the diagnosis's next step) closest to the request that the answer does not already say. Returns
+    the answer and the id of the passage added ("" for none).
     """
     asked = request(question)
     if not answer.strip() or asked is None or asked[1] != "treatment":
@@ -634,18 +639,71 @@ def answer_the_request(answer: str, sources: Sequence[Mapping[str, Any]], questi
         return answer, ""
     index = next((i for i in kb if i + 1 not in cited and sources[i].get("stage") == "treatment"), None)
     if index is None:
-        return answer, ""
+        # No treatment passage was retrieved: a tool that advises (the diagnosis's next step) says what to do.
+        index = next((i for i, s in enumerate(sources) if s.get("id") in _ADVISING_TOOLS), None)
+        if index is None:
+            return answer, ""
     source = sources[index]
-    sentences = split_sentences(str(source.get("text", "")), lang)
-    carrying = _carrying_facts(sentences, source.get("key_facts") or []) or sentences[:1]
+    sentences = split_sentences(strip_tool_label(str(source.get("text", ""))), lang)
+    if source.get("kind") == "tool":
+        carrying = sentences[1:] if source.get("id") == "tool:diagnose_symptoms" else sentences  # not the verdict again
+    else:
+        carrying = _carrying_facts(sentences, source.get("key_facts") or []) or sentences[:1]
+    text = answer.rstrip()
+    said = split_sentences(text, lang)
+    carrying = [x for x in carrying if _near_duplicate(x, said, lang) is None]
     if not carrying:
         return answer, ""
     sentence = _closest_to(asked[0], carrying, lang)
-    text = answer.rstrip()
-    if _near_duplicate(sentence, split_sentences(text, lang), lang) is not None:
-        return answer, ""
     joined = _append_cited(text, sentence, index, lang)
     return (answer, "") if joined is None else (joined, str(source.get("id", "")))
+
+
+# "Should I replace them / throw them out?" asks for a decision the knowledge states in so many words
+# ("Replace them if stains have soaked into the foam"). Question side: 換 but not 換季 (change of season),
+# 換氣 (airing), 換穿/輪換 (rotating pairs), 換個 (another way); 丟 but not 丟進洗衣機 (into the washer).
+_ASKS_REPLACE = {
+    "zh": re.compile(r"(?<![輪交])換(?![季氣穿洗個成])|丟(?:掉|棄)|[要該得]丟(?![進到入洗])|扔掉|汰換"),
+    "en": re.compile(
+        r"\b(?:replac\w*|toss(?:ed|ing)?|bin (?:them|it)|discard\w*|throw (?:\w+ ){0,2}(?:away|out)"
+        r"|new (?:ones|pair|insoles)|ruined|salvag\w*|worth (?:saving|keeping)|save them)\b"
+    ),
+}
+_STATES_REPLACE = {
+    "zh": re.compile(r"更換|換新|換掉|換一雙|丟掉|丟棄|扔掉|汰換"),
+    "en": re.compile(r"\b(?:replac\w*|discard\w*|throw (?:\w+ ){0,2}(?:away|out)|bin (?:them|it)|new (?:insoles|pair))\b", re.I),
+}
+
+
+def answer_whether_to_replace(answer: str, sources: Sequence[Mapping[str, Any]], question: str, lang: str) -> tuple[str, str]:
+    """Add when to replace or throw away, when the question asks whether to and the answer never says.
+
+    "鞋墊發霉要換掉嗎": the small model explains how to wash foam insoles and the user never hears
+    "replace them if the stain has soaked in". When the question asks whether to replace or discard
+    (:data:`_ASKS_REPLACE`) and no sentence of the answer speaks of it, a knowledge passage's sentence
+    that does is added, cited, within the length limit: the best-ranked passage whose key facts such a
+    sentence carries, else the best-ranked with any such sentence; of its sentences, the one closest to
+    the question. Rank, not citation, decides: the draft for 鞋墊發霉要換掉嗎 cited the custom-orthotics
+    passage, whose "have the clinic replace the top cover" is not the answer for ordinary insoles.
+    Returns the answer and the id of the passage used ("" for none).
+    """
+    key = "zh" if lang == "zh" else "en"
+    text = answer.rstrip()
+    if not text or not _ASKS_REPLACE[key].search(normalize(question)):
+        return answer, ""
+    if any(_STATES_REPLACE[key].search(x) for x in split_sentences(text, lang)):
+        return answer, ""
+    kb = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
+    saying = {
+        i: [x for x in split_sentences(str(sources[i].get("text", "")), lang) if _STATES_REPLACE[key].search(x)] for i in kb
+    }
+    for facts_only in (True, False):  # a key-fact sentence of any of them first: the entry's own point
+        for index in kb:
+            candidates = _carrying_facts(saying[index], sources[index].get("key_facts") or []) if facts_only else saying[index]
+            if candidates:
+                joined = _append_cited(text, _closest_to(question, candidates, lang), index, lang)
+                return (answer, "") if joined is None else (joined, str(sources[index].get("id", "")))
+    return answer, ""
 
 
 def _compose_order(sources: Sequence[Mapping[str, Any]]) -> list[int]:

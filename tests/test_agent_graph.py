@@ -241,6 +241,22 @@ def test_each_alternative_the_question_weighs_gets_a_passage_and_is_answered():
     assert [s.id for s in agent.ask("酒精還是白醋除霉比較好？").sources] == ["clean-vinegar", "clean-shoe-cabinet"]
 
 
+def test_a_question_whether_to_replace_is_answered_from_the_passage_that_says_when():
+    foam = FakeHit("mat-foam", "泡棉鞋墊", "泡棉鞋墊可以用溫和清潔劑手洗，平放晾乾 24-48 小時。", stage="treatment",
+                   lang="zh", key_facts=["手洗", "24-48 小時"])
+    insole = FakeHit("part-insole", "鞋墊發霉：清洗還是更換", "污漬滲入泡棉或乾了仍有味道，就直接更換。", stage="treatment",
+                     lang="zh", score=0.6, key_facts=["更換"])
+
+    class Insoles(Retriever):
+        def __call__(self, query, k=5, route=None, lang=None):
+            self.calls.append({"query": query, "k": k, "route": route, "lang": lang})
+            return [foam, insole]
+
+    agent, _ = make_agent("泡棉鞋墊可以用溫和清潔劑手洗，平放晾乾 24-48 小時[1]。", retriever=Insoles())
+    answer = agent.ask("鞋墊發霉要換掉嗎")
+    assert answer.text.endswith("就直接更換[2]。") and any("whether to replace" in n for n in answer.notes)
+
+
 def test_chinese_question_gets_a_chinese_answer_and_chinese_sources():
     retriever = Retriever()
     agent, llm = make_agent(GOOD_ZH, retriever=retriever)

@@ -440,3 +440,56 @@ def test_a_question_that_ends_by_asking_what_to_do_gets_a_treatment_step():
     cited = draft + "可以手洗[2]。"
     assert answer_the_request(cited, [knit, steps], "針織運動鞋是不是比較容易發霉？怎麼清", "zh") == (cited, "")
     assert answer_the_request(draft, [knit, steps], "針織運動鞋會發霉嗎？為什麼", "zh") == (draft, "")
+
+
+
+def test_with_no_treatment_passage_the_diagnosis_tool_says_what_to_do():
+    from shoeagent.agent.verify import answer_the_request
+
+    salt = {"id": "effect-salt", "kind": "kb", "stage": "diagnosis", "title": "White mold vs salt stains",
+            "text": "Salt stains are crusty tide lines. They have no fuzz.", "key_facts": ["tide lines"]}
+    tool = {"id": "tool:diagnose_symptoms", "kind": "tool", "title": "Tool diagnose_symptoms", "key_facts": [],
+            "text": "Tool diagnose_symptoms: Most likely mold (confidence 72%). Take the shoes outdoors, wipe with 70% "
+                    "alcohol and dry fully within 24 hours."}
+    draft = "Most likely mold (confidence 72%) [2]. Salt stains are crusty tide lines [1]."
+    question = "Fuzzy white patches and a musty smell on the insole. Is it mold, and what do I do?"
+    added, used = answer_the_request(draft, [salt, tool], question, "en")
+    assert used == "tool:diagnose_symptoms"
+    assert added == draft + " Take the shoes outdoors, wipe with 70% alcohol and dry fully within 24 hours [2]."
+    # Said already: nothing to add.
+    assert answer_the_request(added, [salt, tool], question, "en") == (added, "")
+
+
+def test_a_question_whether_to_replace_hears_when_to():
+    from shoeagent.agent.verify import answer_whether_to_replace
+
+    foam = {"id": "mat-foam", "kind": "kb", "stage": "treatment", "title": "泡棉鞋墊",
+            "text": "泡棉會吸飽汗水。泡棉鞋墊可以手洗後晾乾。", "key_facts": ["手洗"]}
+    insole = {"id": "part-insole", "kind": "kb", "stage": "treatment", "title": "鞋墊發霉：清洗還是更換",
+              "text": "先把鞋墊拿出來。污漬滲入泡棉或乾了仍有味道，就直接更換。", "key_facts": ["更換"]}
+    draft = "泡棉鞋墊可以手洗後晾乾[1]。"
+    added, used = answer_whether_to_replace(draft, [foam, insole], "鞋墊發霉要換掉嗎", "zh")
+    assert used == "part-insole" and added == draft + "污漬滲入泡棉或乾了仍有味道，就直接更換[2]。"
+    # Not when the answer already says it, nor for 換季 (change of season) or 丟進洗衣機 (into the washer).
+    said = draft + "有味道就更換[2]。"
+    assert answer_whether_to_replace(said, [foam, insole], "鞋墊發霉要換掉嗎", "zh") == (said, "")
+    assert answer_whether_to_replace(draft, [foam, insole], "換季要把鞋子收起來，鞋墊怎麼處理", "zh") == (draft, "")
+    assert answer_whether_to_replace(draft, [foam, insole], "發霉的鞋墊可以丟進洗衣機嗎", "zh") == (draft, "")
+    # English: "toss them" asks it; a passage whose key fact it is comes before a better-ranked one that only says it.
+    first = {"id": "a", "kind": "kb", "title": "Insoles", "text": "Throw them away if the foam is stained through.", "key_facts": []}
+    cited = {"id": "b", "kind": "kb", "title": "Removable insoles",
+             "text": "Wash foam insoles by hand. Replace them if they still smell after drying.", "key_facts": ["Replace"]}
+    en = "Wash foam insoles by hand [2]."
+    added, used = answer_whether_to_replace(en, [first, cited], "black dots on my insoles, do i need to toss them", "en")
+    assert used == "b" and added == en + " Replace them if they still smell after drying [2]."
+    assert answer_whether_to_replace(en, [first, cited], "how do I wash moldy insoles?", "en") == (en, "")
+    # Rank decides between passages alike: the best-ranked, cited or not.
+    second = dict(insole, id="part-orthotics", text="請製作廠商更換面層。")
+    added, used = answer_whether_to_replace("請製作廠商處理[3]。", [foam, insole, second], "鞋墊發霉要換掉嗎", "zh")
+    assert used == "part-insole"
+    foam_says = dict(foam, text="泡棉鞋墊可以手洗後晾乾。一直有異味的鞋墊就換新。")
+    both = "泡棉鞋墊可以手洗後晾乾[1]。先把鞋墊拿出來[2]。"
+    added, used = answer_whether_to_replace(both, [foam_says, insole], "鞋墊發霉要換掉嗎", "zh")
+    assert used == "part-insole" and added.endswith("就直接更換[2]。")
+    added, used = answer_whether_to_replace(both, [foam_says, dict(insole, key_facts=[])], "鞋墊發霉要換掉嗎", "zh")
+    assert used == "mat-foam" and added.endswith("一直有異味的鞋墊就換新[1]。")
