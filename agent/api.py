@@ -159,6 +159,11 @@ class ShoeAgent:
     def model_name(self) -> str:
         return self._get_llm().model_id
 
+    @property
+    def backend_notes(self) -> list[str]:
+        """What the user should know about the backend in use (the base model standing in for an unbuilt GGUF)."""
+        return list(getattr(self._get_llm(), "notes", None) or [])
+
     def warm_up(self) -> None:
         """Pick the backend and load its model now, reading the system prompt ahead where the backend
         can, then build the graph and load the router and the knowledge index (the TUI calls this in

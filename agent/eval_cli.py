@@ -105,6 +105,9 @@ def agent_command(
         raise _fail(f"cannot start the agent: {exc}") from None
 
     console = _stderr_console()
+    for note in getattr(agent, "backend_notes", None) or []:
+        # An evaluation of the base model by mistake looks like a regression: say so before the long run.
+        typer.echo(f"warning: {note}", err=True)
     if console.is_terminal:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, transient=True, console=console) as bar:

@@ -288,6 +288,20 @@ def test_cli_reports_json_with_a_fake_agent(monkeypatch, questions):
     assert report["n"] == 5 and report["route_accuracy"] == 1.0
 
 
+def test_cli_warns_when_the_backend_stands_in_with_the_base_model(monkeypatch, questions):
+    import shoeagent.agent.api as api
+    from shoeagent.agent.llm import BASE_MODEL_NOTE
+
+    class BaseModelAgent(OracleAgent):
+        backend_notes = [BASE_MODEL_NOTE]
+
+    monkeypatch.setattr(api, "ShoeAgent", lambda backend, model: BaseModelAgent(questions))
+    result = CliRunner().invoke(_cli(), ["eval", "agent", "--json", "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {BASE_MODEL_NOTE}" in result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["n"] == 2
+
+
 def test_cli_table_and_language_filter(monkeypatch, questions, tmp_path):
     import shoeagent.agent.api as api
 

@@ -120,6 +120,9 @@ def test_auto_picks_embedded_without_shoemold_or_without_server(monkeypatch):
     backend = backends.resolve_backend("auto")
     assert backend.name == "embedded" and time.perf_counter() - started < 1.0
     assert backend.model_id == backends.BASE_MODEL_LABEL and backend.notes == [backends.BASE_MODEL_NOTE]
+    from shoeagent.agent.api import ShoeAgent
+
+    assert ShoeAgent(backend="embedded").backend_notes == [backends.BASE_MODEL_NOTE]  # `eval agent` warns with it
 
 
 def test_a_shoemold_gguf_built_while_running_is_used_from_the_next_question():
