@@ -31,6 +31,7 @@ from shoeagent.agent.verify import (
     citations,
     compose_answer,
     complete_key_facts,
+    correct_citations,
     cover_alternatives,
     cover_question_materials,
     lead_with_tools,
@@ -430,6 +431,9 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {"answer": kept, "grounded": False, "notes": ["stopped before the answer was complete"]}
     draft = attach_citations(state.draft, state.sources)
     notes = ["citations attached to the draft by evidence"] if citations(draft) != citations(state.draft) else []
+    draft, moved = correct_citations(draft, state.sources, state.lang)
+    if moved:
+        notes.append(f"citations moved to the source that says the sentence: {moved}")
     report = verify_draft(
         draft, state.sources, lang=state.lang, question=state.question, min_fact_share=runtime.context.min_fact_share
     )

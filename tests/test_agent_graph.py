@@ -257,6 +257,13 @@ def test_a_question_whether_to_replace_is_answered_from_the_passage_that_says_wh
     assert answer.text.endswith("就直接更換[2]。") and any("whether to replace" in n for n in answer.notes)
 
 
+def test_a_miscited_sentence_is_cited_to_its_source_before_verify_judges_it():
+    agent, _ = make_agent("Rotate pairs so each rests about 24 hours between wears [1]. Store shoes at or below 50-60% RH [1].")
+    answer = agent.ask("How do I keep my sneakers from going moldy?")
+    assert "24 hours between wears [2]" in answer.text
+    assert any(n.startswith("citations moved to the source") for n in answer.notes)
+
+
 def test_chinese_question_gets_a_chinese_answer_and_chinese_sources():
     retriever = Retriever()
     agent, llm = make_agent(GOOD_ZH, retriever=retriever)

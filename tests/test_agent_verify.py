@@ -493,3 +493,26 @@ def test_a_question_whether_to_replace_hears_when_to():
     assert used == "part-insole" and added.endswith("就直接更換[2]。")
     added, used = answer_whether_to_replace(both, [foam_says, dict(insole, key_facts=[])], "鞋墊發霉要換掉嗎", "zh")
     assert used == "mat-foam" and added.endswith("一直有異味的鞋墊就換新[1]。")
+
+
+def test_a_sentence_cited_to_the_wrong_source_is_pointed_at_the_one_that_says_it():
+    from shoeagent.agent.verify import correct_citations
+
+    charcoal = {"id": "odor-charcoal", "title": "活性碳除臭", "text": "活性碳能把 MVOCs 等氣味分子吸附在多孔的表面上，也能吸一點濕氣。"}
+    silica = {"id": "store-silica", "title": "矽膠乾燥劑", "text": "矽膠乾燥劑吸濕，飽和後要再生或更換。"}
+    wrong = "活性碳能把 MVOCs 等氣味分子吸附在多孔的表面上[2]。矽膠乾燥劑飽和後要再生[2]。"
+    fixed, moved = correct_citations(wrong, [charcoal, silica], "zh")
+    assert (fixed, moved) == ("活性碳能把 MVOCs 等氣味分子吸附在多孔的表面上[1]。矽膠乾燥劑飽和後要再生[2]。", 1)
+    # Right, or nobody's, or cited to two: left alone.
+    assert correct_citations(fixed, [charcoal, silica], "zh") == (fixed, 0)
+    own = "鞋子放在陽台通風處晾一整天就會乾[2]。"
+    assert correct_citations(own, [charcoal, silica], "zh") == (own, 0)
+    two = "活性碳能把 MVOCs 等氣味分子吸附在多孔的表面上[1, 2]。"
+    assert correct_citations(two, [charcoal, silica], "zh") == (two, 0)
+    tool = {"id": "tool:mold_risk", "kind": "tool", "title": "工具 mold_risk", "text": "在 28°C、85% 下發霉風險高。"}
+    on_tool = "活性碳能把 MVOCs 等氣味分子吸附在多孔的表面上[3]。"
+    assert correct_citations(on_tool, [charcoal, silica, tool], "zh") == (on_tool, 0)
+    en = [{"title": "Masks", "text": "Wear an N95 respirator, gloves and goggles when you brush mold off shoes."},
+          {"title": "Vinegar", "text": "Wipe with white vinegar diluted 1:1 with water."}]
+    assert correct_citations("Wear an N95 respirator, gloves and goggles when you brush mold off [2].", en, "en") == (
+        "Wear an N95 respirator, gloves and goggles when you brush mold off [1].", 1)
