@@ -249,6 +249,11 @@ def verify_draft(
     )
 
 
+_CITED_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]*\s*|\n+")
+"""A sentence with its closing punctuation, any citation before it and the space after (or a run of
+newlines): the unit whose citation :func:`attach_citations` and :func:`correct_citations` judge."""
+
+
 def attach_citations(draft: str, sources: Sequence[Mapping[str, Any]]) -> str:
     """Cite uncited sentences by evidence: each gets [n] of the source sharing most of its numbers and key facts.
 
@@ -264,7 +269,7 @@ def attach_citations(draft: str, sources: Sequence[Mapping[str, Any]]) -> str:
     source_numbers = [numbers(f"{s.get('title', '')} {s.get('text', '')}") for s in sources]
     source_facts = [[normalize(f) for f in s.get("key_facts") or []] for s in sources]
     out: list[str] = []
-    for sentence in re.findall(r"[^.!?。！？\n]+[.!?。！？]*\s*|\n+", text):
+    for sentence in _CITED_SENTENCE.findall(text):
         if citations(sentence) or not sentence.strip():
             out.append(sentence)
             continue
@@ -304,7 +309,7 @@ def correct_citations(draft: str, sources: Sequence[Mapping[str, Any]], lang: st
     units = [_content_units(f"{s.get('title', '')} {s.get('text', '')}", lang) for s in sources]
     out: list[str] = []
     moved = 0
-    for sentence in re.findall(r"[^.!?。！？\n]+[.!?。！？]*\s*|\n+", draft):
+    for sentence in _CITED_SENTENCE.findall(draft):
         cited = set(citations(sentence))
         words = _content_units(_CITATION.sub(" ", sentence), lang)
         if (
@@ -450,12 +455,13 @@ def lead_with_tools(answer: str, sources: Sequence[Mapping[str, Any]], lang: str
     """
     if not answer.strip():
         return answer, []
+    cited = set(citations(answer))
     lead: list[str] = []
     ids: list[str] = []
     for index, source in enumerate(sources):
         if source.get("id") not in _LEADING_TOOLS:
             continue
-        if index + 1 in citations(answer) and (
+        if index + 1 in cited and (
             source.get("id") == "tool:diagnose_symptoms" or _states_source(answer, index, source, lang)
         ):
             continue

@@ -442,7 +442,6 @@ def test_a_question_that_ends_by_asking_what_to_do_gets_a_treatment_step():
     assert answer_the_request(draft, [knit, steps], "針織運動鞋會發霉嗎？為什麼", "zh") == (draft, "")
 
 
-
 def test_with_no_treatment_passage_the_diagnosis_tool_says_what_to_do():
     from shoeagent.agent.verify import answer_the_request
 
