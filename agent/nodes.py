@@ -27,16 +27,19 @@ from shoeagent.agent.verify import (
     alternative_searches,
     answer_the_request,
     answer_whether_to_replace,
+    answer_whether_to_see_a_doctor,
     attach_citations,
     citations,
-    compose_answer,
     complete_key_facts,
+    compose_answer,
     correct_citations,
     cover_alternatives,
+    cover_contrast,
     cover_question_materials,
     lead_with_tools,
     names_alternative,
     normalize,
+    say_what_instead,
     split_sentences,
     strip_tool_label,
     verify_draft,
@@ -414,11 +417,16 @@ _ADDITIONS: tuple[tuple[Callable[[str, State], tuple[str, Any]], str], ...] = (
      "added what the sources say about the material asked about"),
     (lambda d, s: cover_alternatives(d, s.sources, s.question, s.lang),
      "added what the sources say about the alternative the draft left out"),
+    (lambda d, s: cover_contrast(d, s.sources, s.question, s.lang),
+     "the question asks which of two it is; added the passage that tells them apart"),
     (lambda d, s: lead_with_tools(d, s.sources, s.lang), "put the computed result the draft left out first"),
     (lambda d, s: answer_the_request(d, s.sources, s.question, s.lang),
      "the question asks what to do; added the treatment step the draft left out"),
     (lambda d, s: answer_whether_to_replace(d, s.sources, s.question, s.lang),
      "the question asks whether to replace; added when to, from"),
+    (lambda d, s: answer_whether_to_see_a_doctor(d, s.sources, s.question, s.lang),
+     "the question asks whether to see a doctor; added when to, from"),
+    (lambda d, s: say_what_instead(d, s.sources, s.lang), "added what to do instead of what the answer forbids, from"),
 )
 
 
@@ -470,7 +478,10 @@ def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     answer, _ = complete_key_facts(answer, state.sources, state.lang)  # composition keeps two sentences a source
     answer, _ = cover_question_materials(answer, state.sources, state.question, state.lang)
     answer, _ = answer_the_request(answer, state.sources, state.question, state.lang)
+    answer, _ = cover_contrast(answer, state.sources, state.question, state.lang)
     answer, _ = answer_whether_to_replace(answer, state.sources, state.question, state.lang)
+    answer, _ = answer_whether_to_see_a_doctor(answer, state.sources, state.question, state.lang)
+    answer, _ = say_what_instead(answer, state.sources, state.lang)
     return {
         "answer": answer,
         "composed": True,

@@ -658,6 +658,57 @@ def cover_alternatives(
     return (text, added) if added else (answer, [])
 
 
+def _side_units(side: str, lang: str) -> set[str]:
+    """The words (Chinese: bigrams without function characters) of one side of "A or B", generic ones kept."""
+    units = _content_units(side, lang, min_len=1)
+    return {u for u in units if not set(u) & _ZH_FUNCTION_CHARS} if lang == "zh" else units
+
+
+def cover_contrast(answer: str, sources: Sequence[Mapping[str, Any]], question: str, lang: str) -> tuple[str, str]:
+    """Add what the passage that tells the two apart says, when the question asks "is it A or B?" and no cited one does.
+
+    "腳趾縫很癢，是香港腳還是鞋子發霉？": the small model describes athlete's foot from one passage and
+    never says which it is, though the passage titled "Athlete's foot is caused by dermatophytes, not
+    shoe mold" was retrieved. Both sides of each "or" in the question (see :data:`_ALTERNATIVES`; here
+    generic words such as mold count, since "mold" is one of the things asked about) are looked for in
+    the sources' titles; when no cited title names both and an uncited knowledge passage's title does,
+    that passage says which it is: of its key-fact sentences (else its first), the one closest to its
+    title is added, cited, within the length limit. Returns the answer and the id of the passage added ("" for none).
+    """
+    text = answer.rstrip()
+    plain = normalize(question)
+    if not text or (lang == "zh" and not _CHOICE_ZH.search(plain)):
+        return answer, ""
+    cited = set(citations(text))
+    for match in _ALTERNATIVES["zh" if lang == "zh" else "en"].finditer(plain):
+        first, second = (_side_units(side, lang) for side in match.groups())
+        if not first or not second or first == second:
+            continue
+
+        def contrasts(title: str) -> bool:
+            units = _content_units(title, lang, min_len=1)
+            return bool(units & first) and bool(units & second)
+
+        if any(contrasts(str(sources[i - 1].get("title", ""))) for i in cited if 0 < i <= len(sources)):
+            continue
+        index = next(
+            (i for i, s in enumerate(sources)
+             if s.get("kind", "kb") == "kb" and i + 1 not in cited and contrasts(str(s.get("title", "")))),
+            None,
+        )
+        if index is None:
+            continue
+        sentences = split_sentences(str(sources[index].get("text", "")), lang)
+        carrying = _carrying_facts(sentences, sources[index].get("key_facts") or []) or sentences[:1]
+        carrying = [x for x in carrying if _near_duplicate(x, split_sentences(text, lang), lang) is None]
+        if not carrying:
+            continue
+        # The title says how the two differ; the sentence closest to it is the passage's answer to "which?".
+        joined = _append_cited(text, _closest_to(str(sources[index].get("title", "")), carrying, lang), index, lang)
+        return (answer, "") if joined is None else (joined, str(sources[index].get("id", "")))
+    return answer, ""
+
+
 _ADVISING_TOOLS = ("tool:diagnose_symptoms", "tool:material_care", "tool:drying_plan")
 
 
@@ -724,22 +775,67 @@ def answer_whether_to_replace(answer: str, sources: Sequence[Mapping[str, Any]],
     "鞋墊發霉要換掉嗎": the small model explains how to wash foam insoles and the user never hears
     "replace them if the stain has soaked in". When the question asks whether to replace or discard
     (:data:`_ASKS_REPLACE`) and no sentence of the answer speaks of it, a knowledge passage's sentence
-    that does is added, cited, within the length limit: the best-ranked passage whose key facts such a
-    sentence carries, else the best-ranked with any such sentence; of its sentences, the one closest to
-    the question. Rank, not citation, decides: the draft for 鞋墊發霉要換掉嗎 cited the custom-orthotics
-    passage, whose "have the clinic replace the top cover" is not the answer for ordinary insoles.
-    Returns the answer and the id of the passage used ("" for none).
+    that does is added (:func:`_answer_decision`). Rank, not citation, decides: the draft for
+    鞋墊發霉要換掉嗎 cited the custom-orthotics passage, whose "have the clinic replace the top cover"
+    is not the answer for ordinary insoles. Returns the answer and the id of the passage used ("" for none).
+    """
+    return _answer_decision(answer, sources, question, lang, _ASKS_REPLACE, _STATES_REPLACE)
+
+
+# "Do I need to see a doctor?" (要看醫生嗎) asks for the knowledge's own criteria ("if it does not improve
+# after about 2 weeks of pharmacy treatment, see a doctor"); the reminder added to every health answer
+# says only "see a doctor if it lasts". "只有醫師能確認" (only a doctor can confirm) does not say when to go.
+_ASKS_DOCTOR = {
+    "zh": re.compile(r"看(?:醫生|醫師|皮膚科|病|診)|就醫|就診|掛號|去醫院"),
+    "en": re.compile(
+        r"\b(?:see|visit|need|call|go to|ask) (?:a |an |my |the )?(?:doctor|dermatologist|gp|physician|podiatrist|clinic)"
+        r"|\bmedical (?:help|attention|advice)\b"
+    ),
+}
+_STATES_DOCTOR = {
+    "zh": re.compile(r"看(?:醫生|醫師|皮膚科)|就醫|就診|找醫師|請醫師"),
+    "en": re.compile(
+        r"\b(?:see|visit|call|consult) (?:a |an |your |the )?(?:doctor|dermatologist|gp|physician|podiatrist)"
+        r"|\bmedical (?:help|attention|advice)\b",
+        re.I,
+    ),
+}
+
+
+def answer_whether_to_see_a_doctor(
+    answer: str, sources: Sequence[Mapping[str, Any]], question: str, lang: str
+) -> tuple[str, str]:
+    """Add when to see a doctor, when the question asks whether to and the answer never says.
+
+    "腳趾縫很癢又脫皮，是香港腳嗎？要看醫生嗎": the small model describes athlete's foot and the user
+    never hears when a doctor is needed. As :func:`answer_whether_to_replace`, with :data:`_ASKS_DOCTOR`
+    and :data:`_STATES_DOCTOR`. Returns the answer and the id of the passage used ("" for none).
+    """
+    return _answer_decision(answer, sources, question, lang, _ASKS_DOCTOR, _STATES_DOCTOR)
+
+
+def _answer_decision(
+    answer: str,
+    sources: Sequence[Mapping[str, Any]],
+    question: str,
+    lang: str,
+    asks: Mapping[str, re.Pattern[str]],
+    states: Mapping[str, re.Pattern[str]],
+) -> tuple[str, str]:
+    """Add a passage's sentence that ``states`` the decision the question ``asks`` for, when no sentence of the answer does.
+
+    The sentence comes from the best-ranked knowledge passage whose key facts such a sentence carries,
+    else the best-ranked with any such sentence; of its sentences, the one closest to the question;
+    cited, within the length limit. Returns the answer and the id of the passage used ("" for none).
     """
     key = "zh" if lang == "zh" else "en"
     text = answer.rstrip()
-    if not text or not _ASKS_REPLACE[key].search(normalize(question)):
+    if not text or not asks[key].search(normalize(question)):
         return answer, ""
-    if any(_STATES_REPLACE[key].search(x) for x in split_sentences(text, lang)):
+    if any(states[key].search(x) for x in split_sentences(text, lang)):
         return answer, ""
     kb = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
-    saying = {
-        i: [x for x in split_sentences(str(sources[i].get("text", "")), lang) if _STATES_REPLACE[key].search(x)] for i in kb
-    }
+    saying = {i: [x for x in split_sentences(str(sources[i].get("text", "")), lang) if states[key].search(x)] for i in kb}
     for facts_only in (True, False):  # a key-fact sentence of any of them first: the entry's own point
         for index in kb:
             candidates = _carrying_facts(saying[index], sources[index].get("key_facts") or []) if facts_only else saying[index]
@@ -747,6 +843,61 @@ def answer_whether_to_replace(answer: str, sources: Sequence[Mapping[str, Any]],
                 joined = _append_cited(text, _closest_to(question, candidates, lang), index, lang)
                 return (answer, "") if joined is None else (joined, str(sources[index].get("id", "")))
     return answer, ""
+
+
+# A passage that forbids something usually says what to do instead, in a later sentence ("Never dry
+# leather with high heat ... Dry at room temperature with moving air instead"). 別 is left out: 特別, 區別.
+_FORBIDS = {
+    "zh": re.compile(r"不要|不可以|避免|絕對不|絕不|切勿|千萬別|不宜"),
+    "en": re.compile(r"\b(?:never|don't|do not|avoid|shouldn't|should not|must not)\b", re.I),
+}
+_INSTEAD = {
+    "zh": re.compile(r"改用|改以|改在|改成|改放|請在|取而代之|而應"),
+    "en": re.compile(r"\binstead\b", re.I),
+}
+
+
+def say_what_instead(answer: str, sources: Sequence[Mapping[str, Any]], lang: str, max_added: int = 2) -> tuple[str, list[str]]:
+    """After a sentence that says what not to do, add what its passage says to do instead, when the answer does not.
+
+    "Can I dry wet shoes in the sun or with a hair dryer?": the composed answer quoted "Never dry leather
+    shoes with direct high heat: a hair dryer ..." and stopped there; the passage's next sentences say
+    "Dry at room temperature with moving air instead". For each knowledge passage with a sentence that
+    forbids (:data:`_FORBIDS`, not itself saying "instead") which the answer states (a near duplicate),
+    the passage's first later sentence that says what to do instead (:data:`_INSTEAD`, forbidding
+    nothing) is put right after it, cited, unless the answer says it already (a near duplicate, or all
+    the key facts it carries); at most ``max_added``,
+    within the length limit. Returns the answer and the ids of the passages used.
+    """
+    key = "zh" if lang == "zh" else "en"
+    text = answer.rstrip()
+    if not text:
+        return answer, []
+    used: list[str] = []
+    for index, source in enumerate(sources):
+        if len(used) >= max_added:
+            break
+        if source.get("kind", "kb") != "kb":
+            continue
+        sentences = split_sentences(str(source.get("text", "")), lang)
+        for position, sentence in enumerate(sentences):
+            if not _FORBIDS[key].search(sentence) or _INSTEAD[key].search(sentence):
+                continue
+            remedy = next((x for x in sentences[position + 1 :] if _INSTEAD[key].search(x) and not _FORBIDS[key].search(x)), None)
+            said = split_sentences(text, lang)
+            stated = _near_duplicate(sentence, said, lang)
+            if remedy is None or stated is None or _near_duplicate(remedy, said, lang) is not None:
+                continue
+            facts = [f for f in source.get("key_facts") or [] if fact_present(f, normalize(remedy))]
+            if facts and all(fact_present(f, normalize(text)) for f in facts):
+                continue  # "dry at room temperature" said already, in other words
+            joined = text.replace(stated, f"{stated}{'' if lang == 'zh' else ' '}{_cite(remedy, index + 1, lang)}", 1)
+            if len(joined) > _MAX_CHARS.get(lang, 1200):
+                continue
+            text = joined
+            used.append(str(source.get("id", "")))
+            break
+    return (text, used) if used else (answer, [])
 
 
 def _compose_order(sources: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -812,5 +963,32 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
         if len(said) >= max_sentences or _near_duplicate(sentence, said, lang) is not None:
             continue
         said.append(sentence)
-        picked.setdefault(index, []).append(_cite(sentence, index + 1, lang))
-    return ("" if lang == "zh" else " ").join(s for index, _ in choices for s in picked.get(index, []))
+        picked.setdefault(index, []).append(sentence)
+    for index, chosen in picked.items():
+        picked[index] = _with_skipped_steps(chosen, split_sentences(str(sources[index].get("text", "")), lang), lang)
+    return ("" if lang == "zh" else " ").join(
+        _cite(s, index + 1, lang) for index, _ in choices for s in picked.get(index, [])
+    )
+
+
+_ORDINAL = {
+    "zh": re.compile(r"^(?:第[一二三四五六七八九十]+[，、：,:]|首先|其次)"),
+    "en": re.compile(r"^(?:first|second|third|fourth|fifth|sixth)(?:ly)?\b", re.I),
+}
+
+
+def _with_skipped_steps(chosen: Sequence[str], sentences: Sequence[str], lang: str) -> list[str]:
+    """``chosen`` sentences of a passage plus the numbered steps it skipped between two of them.
+
+    A passage of numbered checks (第一…第二…第三…) whose first and third carry key facts would be
+    quoted as "第一… 第三…", which reads as if something were lost. The steps between two chosen
+    numbered sentences are put back, in the passage's order.
+    """
+    marked = [i for i, x in enumerate(sentences) if _ORDINAL["zh" if lang == "zh" else "en"].match(x)]
+    steps = [i for i in marked if sentences[i] in chosen]
+    if len(steps) < 2:
+        return list(chosen)
+    skipped = [sentences[i] for i in marked if steps[0] < i < steps[-1] and sentences[i] not in chosen]
+    if not skipped:
+        return list(chosen)
+    return [x for x in sentences if x in chosen or x in skipped] + [x for x in chosen if x not in sentences]

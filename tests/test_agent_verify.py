@@ -494,6 +494,82 @@ def test_a_question_whether_to_replace_hears_when_to():
     assert used == "mat-foam" and added.endswith("一直有異味的鞋墊就換新[1]。")
 
 
+def test_a_question_whether_to_see_a_doctor_hears_when_to():
+    from shoeagent.agent.verify import answer_whether_to_see_a_doctor
+
+    signs = {"id": "health-signs", "kind": "kb", "title": "香港腳的徵兆",
+             "text": "腳趾之間發癢、脫皮。只有藥師或醫師能確認。", "key_facts": ["脫皮"]}
+    when = {"id": "health-when", "kind": "kb", "title": "什麼時候該看醫師",
+            "text": "用藥約 2 週仍未改善，請看醫師或皮膚科。有糖尿病的人應及早就醫。", "key_facts": ["2 週"]}
+    draft = "腳趾之間發癢、脫皮[1]。只有藥師或醫師能確認[1]。"  # names a doctor, but not when to go
+    added, used = answer_whether_to_see_a_doctor(draft, [signs, when], "腳趾縫很癢，要看醫生嗎", "zh")
+    assert used == "health-when" and added == draft + "用藥約 2 週仍未改善，請看醫師或皮膚科[2]。"
+    assert answer_whether_to_see_a_doctor(added, [signs, when], "腳趾縫很癢，要看醫生嗎", "zh") == (added, "")
+    assert answer_whether_to_see_a_doctor(draft, [signs, when], "腳趾縫很癢是香港腳嗎", "zh") == (draft, "")
+    en_when = {"id": "health-when", "kind": "kb", "title": "When to see a doctor", "key_facts": ["2 weeks"],
+               "text": "See a doctor if it does not improve after about 2 weeks. Keep feet dry."}
+    en = "Keep feet dry [1]."
+    added, used = answer_whether_to_see_a_doctor(en, [en_when], "itchy toes, do i need to see a dermatologist?", "en")
+    assert used == "health-when" and added == en + " See a doctor if it does not improve after about 2 weeks [1]."
+
+
+def test_is_it_a_or_b_hears_from_the_passage_that_tells_them_apart():
+    from shoeagent.agent.verify import cover_contrast
+
+    signs = {"id": "health-signs", "kind": "kb", "title": "可能是香港腳的徵兆", "text": "腳趾之間發癢、脫皮。", "key_facts": ["脫皮"]}
+    cause = {"id": "health-cause", "kind": "kb", "title": "香港腳是皮癬菌引起的，不是鞋子上的黴菌",
+             "text": "香港腳是由皮癬菌引起的皮膚感染。潮濕的鞋子同時有利於皮癬菌和黴菌。", "key_facts": ["皮癬菌"]}
+    draft = "腳趾之間發癢、脫皮[1]。"
+    # Mold is generic for other steps, but here it is one of the two things asked about.
+    added, used = cover_contrast(draft, [signs, cause], "腳趾縫很癢，是香港腳還是鞋子發霉？", "zh")
+    assert used == "health-cause" and added == draft + "香港腳是由皮癬菌引起的皮膚感染[2]。"  # the sentence nearest the title
+    assert cover_contrast(added, [signs, cause], "腳趾縫很癢，是香港腳還是鞋子發霉？", "zh") == (added, "")
+    assert cover_contrast(draft, [signs, cause], "腳趾縫很癢是香港腳嗎？", "zh") == (draft, "")  # no "or"
+    # A title naming only one side does not tell them apart.
+    assert cover_contrast(draft, [signs, dict(cause, title="香港腳的治療")], "是香港腳還是鞋子發霉？", "zh") == (draft, "")
+    salt = {"id": "effect-salt", "kind": "kb", "title": "White mold vs salt stains", "key_facts": ["no fuzz"],
+            "text": "Salt stains are white tide lines. Salt dissolves in water and has no fuzz."}
+    wipe = {"id": "clean-wipe", "kind": "kb", "title": "Wiping mold off leather", "text": "Wipe with 70% alcohol.", "key_facts": []}
+    added, used = cover_contrast("Wipe with 70% alcohol [1].", [wipe, salt], "white stuff on my boots - mold or salt?", "en")
+    assert used == "effect-salt" and added.endswith(" Salt dissolves in water and has no fuzz [2].")
+
+
+def test_an_answer_that_says_what_not_to_do_says_what_to_do_instead():
+    from shoeagent.agent.verify import say_what_instead
+
+    heat = {"id": "clean-no-high-heat", "kind": "kb", "title": "皮鞋絕對不要用高溫烘乾", "key_facts": ["吹風機", "室溫"],
+            "text": "皮鞋絕對不要直接用高溫烘乾：吹風機會讓皮革龜裂。合成材料同樣可能變形。請在室溫下配合空氣流動慢慢乾燥。"}
+    sun = {"id": "clean-sun", "kind": "kb", "title": "曬太陽", "text": "帆布鞋可以曬太陽。", "key_facts": []}
+    draft = "帆布鞋可以曬太陽[1]。皮鞋絕對不要直接用高溫烘乾：吹風機會讓皮革龜裂[2]。"
+    added, used = say_what_instead(draft, [sun, heat], "zh")
+    assert used == ["clean-no-high-heat"]
+    assert added == "帆布鞋可以曬太陽[1]。皮鞋絕對不要直接用高溫烘乾：吹風機會讓皮革龜裂[2]。請在室溫下配合空氣流動慢慢乾燥[2]。"
+    assert say_what_instead(added, [sun, heat], "zh") == (added, [])  # said already
+    assert say_what_instead("帆布鞋可以曬太陽[1]。", [sun, heat], "zh") == ("帆布鞋可以曬太陽[1]。", [])  # forbids nothing
+    # The remedy's key fact said in other words already ("dry at room temperature" from the drying plan).
+    planned = "塞紙後放在室溫通風處乾燥[3]。" + draft
+    assert say_what_instead(planned, [sun, heat], "zh") == (planned, [])
+    # The remedy goes right after the prohibition, not at the end; a sentence that forbids is no remedy.
+    bleach = {"id": "clean-no-bleach", "kind": "kb", "title": "No bleach on leather", "key_facts": ["70% alcohol"],
+              "text": "Never use bleach on leather. It strips the finish. Avoid a heater instead. "
+                      "Wipe leather with 70% alcohol or white vinegar diluted 1:1 instead."}
+    en = "Never use bleach on leather [1]. Let the shoes dry outdoors [2]."
+    added, used = say_what_instead(en, [bleach, sun], "en")
+    assert added == ("Never use bleach on leather [1]. Wipe leather with 70% alcohol or white vinegar diluted 1:1 instead [1]. "
+                     "Let the shoes dry outdoors [2].")
+
+
+def test_a_composed_answer_does_not_skip_a_numbered_step():
+    from shoeagent.agent.verify import compose_answer
+
+    checks = {"id": "effect-tests", "kind": "kb", "title": "四個檢查", "key_facts": ["放大鏡", "擦拭測試"],
+              "text": "四項一起看。第一，用放大鏡近看。第二，聞一聞：黴菌有霉味。第三，做擦拭測試。第四，看會不會再長。"}
+    assert compose_answer([checks], "zh") == "第一，用放大鏡近看[1]。第二，聞一聞：黴菌有霉味[1]。第三，做擦拭測試[1]。"
+    # Without numbering, only the key-fact sentences.
+    plain = dict(checks, text="四項一起看。用放大鏡近看。聞一聞：黴菌有霉味。做擦拭測試。")
+    assert compose_answer([plain], "zh") == "用放大鏡近看[1]。做擦拭測試[1]。"
+
+
 def test_a_sentence_cited_to_the_wrong_source_is_pointed_at_the_one_that_says_it():
     from shoeagent.agent.verify import correct_citations
 
