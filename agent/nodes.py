@@ -36,6 +36,7 @@ from shoeagent.agent.verify import (
     cover_alternatives,
     cover_contrast,
     cover_question_materials,
+    keep_steps_whole,
     lead_with_tools,
     names_alternative,
     normalize,
@@ -427,6 +428,7 @@ _ADDITIONS: tuple[tuple[Callable[[str, State], tuple[str, Any]], str], ...] = (
     (lambda d, s: answer_whether_to_see_a_doctor(d, s.sources, s.question, s.lang),
      "the question asks whether to see a doctor; added when to, from"),
     (lambda d, s: say_what_instead(d, s.sources, s.lang), "added what to do instead of what the answer forbids, from"),
+    (lambda d, s: keep_steps_whole(d, s.sources, s.lang), "put back the numbered steps the answer skipped, from"),
 )
 
 
@@ -482,6 +484,7 @@ def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     answer, _ = answer_whether_to_replace(answer, state.sources, state.question, state.lang)
     answer, _ = answer_whether_to_see_a_doctor(answer, state.sources, state.question, state.lang)
     answer, _ = say_what_instead(answer, state.sources, state.lang)
+    answer, _ = keep_steps_whole(answer, state.sources, state.lang)
     return {
         "answer": answer,
         "composed": True,

@@ -964,8 +964,6 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
             continue
         said.append(sentence)
         picked.setdefault(index, []).append(sentence)
-    for index, chosen in picked.items():
-        picked[index] = _with_skipped_steps(chosen, split_sentences(str(sources[index].get("text", "")), lang), lang)
     return ("" if lang == "zh" else " ").join(
         _cite(s, index + 1, lang) for index, _ in choices for s in picked.get(index, [])
     )
@@ -977,18 +975,39 @@ _ORDINAL = {
 }
 
 
-def _with_skipped_steps(chosen: Sequence[str], sentences: Sequence[str], lang: str) -> list[str]:
-    """``chosen`` sentences of a passage plus the numbered steps it skipped between two of them.
+def keep_steps_whole(answer: str, sources: Sequence[Mapping[str, Any]], lang: str) -> tuple[str, list[str]]:
+    """Put back the numbered steps an answer skipped between two it states (第一… 第三… lacks 第二).
 
-    A passage of numbered checks (第一…第二…第三…) whose first and third carry key facts would be
-    quoted as "第一… 第三…", which reads as if something were lost. The steps between two chosen
-    numbered sentences are put back, in the passage's order.
+    A passage of numbered checks (第一…第二…第三…) is often quoted in part: its first and third carry
+    key facts, so the draft or composition keeps them and the answer reads as if something were lost.
+    For each knowledge passage, the numbered sentences (:data:`_ORDINAL`) between the first and last
+    the answer states (near duplicates) are put back before the next one it states, cited, within
+    the length limit. Returns the answer and the ids of the passages completed.
     """
-    marked = [i for i, x in enumerate(sentences) if _ORDINAL["zh" if lang == "zh" else "en"].match(x)]
-    steps = [i for i in marked if sentences[i] in chosen]
-    if len(steps) < 2:
-        return list(chosen)
-    skipped = [sentences[i] for i in marked if steps[0] < i < steps[-1] and sentences[i] not in chosen]
-    if not skipped:
-        return list(chosen)
-    return [x for x in sentences if x in chosen or x in skipped] + [x for x in chosen if x not in sentences]
+    text = answer.rstrip()
+    if not text:
+        return answer, []
+    ordinal = _ORDINAL["zh" if lang == "zh" else "en"]
+    used: list[str] = []
+    for index, source in enumerate(sources):
+        if source.get("kind", "kb") != "kb":
+            continue
+        steps = [x for x in split_sentences(str(source.get("text", "")), lang) if ordinal.match(x)]
+        said = split_sentences(text, lang)
+        stated = [(k, twin) for k, x in enumerate(steps) if (twin := _near_duplicate(x, said, lang)) is not None]
+        if len(stated) < 2:
+            continue
+        first, last = stated[0][0], stated[-1][0]
+        twins = dict(stated)
+        joined, missing = text, []
+        for k in range(first + 1, last + 1):
+            if k not in twins:
+                missing.append(_cite(steps[k], index + 1, lang))
+            elif missing:
+                sep = "" if lang == "zh" else " "
+                joined = joined.replace(twins[k], sep.join(missing) + sep + twins[k], 1)
+                missing = []
+        if joined != text and len(joined) <= _MAX_CHARS.get(lang, 1200):
+            text = joined
+            used.append(str(source.get("id", "")))
+    return (text, used) if used else (answer, [])

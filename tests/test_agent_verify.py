@@ -559,15 +559,26 @@ def test_an_answer_that_says_what_not_to_do_says_what_to_do_instead():
                      "Let the shoes dry outdoors [2].")
 
 
-def test_a_composed_answer_does_not_skip_a_numbered_step():
-    from shoeagent.agent.verify import compose_answer
+def test_an_answer_does_not_skip_a_numbered_step():
+    from shoeagent.agent.verify import keep_steps_whole
 
     checks = {"id": "effect-tests", "kind": "kb", "title": "四個檢查", "key_facts": ["放大鏡", "擦拭測試"],
               "text": "四項一起看。第一，用放大鏡近看。第二，聞一聞：黴菌有霉味。第三，做擦拭測試。第四，看會不會再長。"}
-    assert compose_answer([checks], "zh") == "第一，用放大鏡近看[1]。第二，聞一聞：黴菌有霉味[1]。第三，做擦拭測試[1]。"
-    # Without numbering, only the key-fact sentences.
-    plain = dict(checks, text="四項一起看。用放大鏡近看。聞一聞：黴菌有霉味。做擦拭測試。")
-    assert compose_answer([plain], "zh") == "用放大鏡近看[1]。做擦拭測試[1]。"
+    other = {"id": "tool:x", "kind": "tool", "title": "Tool", "text": "描述不足。", "key_facts": []}
+    answer = "描述不足[1]。第一，用放大鏡近看[2]。第三，做擦拭測試[2]。"
+    whole, used = keep_steps_whole(answer, [other, checks], "zh")
+    assert used == ["effect-tests"]
+    assert whole == "描述不足[1]。第一，用放大鏡近看[2]。第二，聞一聞：黴菌有霉味[2]。第三，做擦拭測試[2]。"
+    assert keep_steps_whole(whole, [other, checks], "zh") == (whole, [])
+    # One step, or steps in a row: nothing to put back; nor past the last step stated.
+    for said in ("第一，用放大鏡近看[2]。", "第二，聞一聞：黴菌有霉味[2]。第三，做擦拭測試[2]。"):
+        assert keep_steps_whole(said, [other, checks], "zh") == (said, [])
+    en = {"id": "steps", "kind": "kb", "title": "Steps", "key_facts": [],
+          "text": "First, take the insoles out. Second, brush the spores off outdoors. Third, wipe with 70% alcohol."}
+    answer = "First, take the insoles out [1]. Third, wipe with 70% alcohol [1]."
+    assert keep_steps_whole(answer, [en], "en")[0] == (
+        "First, take the insoles out [1]. Second, brush the spores off outdoors [1]. Third, wipe with 70% alcohol [1]."
+    )
 
 
 def test_a_sentence_cited_to_the_wrong_source_is_pointed_at_the_one_that_says_it():
