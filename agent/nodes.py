@@ -40,6 +40,7 @@ from shoeagent.agent.verify import (
     lead_with_tools,
     names_alternative,
     normalize,
+    restore_copied_sentences,
     say_what_instead,
     split_sentences,
     strip_tool_label,
@@ -444,6 +445,9 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     draft, moved = correct_citations(draft, state.sources, state.lang)
     if moved:
         notes.append(f"citations moved to the source that says the sentence: {moved}")
+    draft, restored = restore_copied_sentences(draft, state.sources, state.lang)
+    if restored:
+        notes.append(f"sentences copied with a slip given their source's words: {restored}")
     report = verify_draft(
         draft, state.sources, lang=state.lang, question=state.question, min_fact_share=runtime.context.min_fact_share
     )

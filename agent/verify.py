@@ -10,6 +10,7 @@ number.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import unicodedata
@@ -252,6 +253,55 @@ def verify_draft(
 _CITED_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]*\s*|\n+")
 """A sentence with its closing punctuation, any citation before it and the space after (or a run of
 newlines): the unit whose citation :func:`attach_citations` and :func:`correct_citations` judge."""
+
+
+# A sentence the model copied from a passage with a slip of one or two characters or words ("任佑濕氣" for
+# 任何濕氣, "wearing shoe moldy shoes", "麂皮…是最容易發霉的材質之一" for the leather passage's 皮革) is the
+# passage's sentence: how alike, by difflib's ratio, and how long a sentence must be for a slip to be told
+# from a different sentence.
+_COPY_RATIO = 0.9
+_COPY_MIN_CHARS = {"en": 40, "zh": 12}
+_END_PUNCTUATION = ".!?。！？；;"
+
+
+def restore_copied_sentences(draft: str, sources: Sequence[Mapping[str, Any]], lang: str) -> tuple[str, int]:
+    """Give each sentence of ``draft`` that is a near copy of a source sentence that sentence's exact words.
+
+    The small model copies its passages, and now and then a character or a word slips: a wrong
+    character (允訹 for 允許), a dropped or doubled word, a material swapped for the one asked about.
+    A draft sentence whose words (without its citation and closing punctuation) are at least
+    :data:`_COPY_RATIO` alike to one sentence of a source, but not the same, takes that sentence's
+    words and keeps its own citation and punctuation. Sentences with a citation inside them, and
+    short ones, are left alone. Returns the draft and how many sentences were restored.
+    """
+    minimum = _COPY_MIN_CHARS.get(lang, 40)
+    candidates = [
+        x.strip().rstrip(_END_PUNCTUATION).strip()
+        for s in sources
+        for x in split_sentences(strip_tool_label(str(s.get("text", ""))), lang)
+    ]
+    candidates = [x for x in candidates if len(x) >= minimum]
+    if not candidates:
+        return draft, 0
+    out: list[str] = []
+    restored = 0
+    for piece in _CITED_SENTENCE.findall(draft):
+        core = _CITATION.sub("", piece).strip().rstrip(_END_PUNCTUATION).strip()
+        if len(core) >= minimum and core not in candidates and core in piece:
+            matcher = difflib.SequenceMatcher(autojunk=False)
+            matcher.set_seq2(core)
+            best, best_ratio = None, _COPY_RATIO
+            for candidate in candidates:
+                matcher.set_seq1(candidate)
+                if matcher.real_quick_ratio() >= best_ratio and matcher.quick_ratio() >= best_ratio:
+                    ratio = matcher.ratio()
+                    if ratio >= best_ratio:
+                        best, best_ratio = candidate, ratio
+            if best is not None:
+                piece = piece.replace(core, best, 1)
+                restored += 1
+        out.append(piece)
+    return "".join(out), restored
 
 
 def attach_citations(draft: str, sources: Sequence[Mapping[str, Any]]) -> str:
@@ -981,8 +1031,9 @@ def keep_steps_whole(answer: str, sources: Sequence[Mapping[str, Any]], lang: st
     A passage of numbered checks (第一…第二…第三…) is often quoted in part: its first and third carry
     key facts, so the draft or composition keeps them and the answer reads as if something were lost.
     For each knowledge passage, the numbered sentences (:data:`_ORDINAL`) between the first and last
-    the answer states (near duplicates) are put back before the next one it states, cited, within
-    the length limit. Returns the answer and the ids of the passages completed.
+    the answer states (near duplicates) are put back, cited, and the whole run of steps stands where
+    the first stood (a step the completion of key facts appended after other passages joins it),
+    within the length limit. Returns the answer and the ids of the passages completed.
     """
     text = answer.rstrip()
     if not text:
@@ -999,15 +1050,15 @@ def keep_steps_whole(answer: str, sources: Sequence[Mapping[str, Any]], lang: st
             continue
         first, last = stated[0][0], stated[-1][0]
         twins = dict(stated)
-        joined, missing = text, []
-        for k in range(first + 1, last + 1):
-            if k not in twins:
-                missing.append(_cite(steps[k], index + 1, lang))
-            elif missing:
-                sep = "" if lang == "zh" else " "
-                joined = joined.replace(twins[k], sep.join(missing) + sep + twins[k], 1)
-                missing = []
-        if joined != text and len(joined) <= _MAX_CHARS.get(lang, 1200):
+        if all(k in twins for k in range(first, last + 1)):
+            continue
+        # The whole run, from the first step stated to the last, where the first stands.
+        run = [twins[k] if k in twins else _cite(steps[k], index + 1, lang) for k in range(first, last + 1)]
+        start = said.index(twins[first])
+        rest = [x for x in said if x not in twins.values()]
+        position = sum(1 for x in said[:start] if x not in twins.values())
+        joined = ("" if lang == "zh" else " ").join(rest[:position] + run + rest[position:])
+        if len(joined) <= _MAX_CHARS.get(lang, 1200):
             text = joined
             used.append(str(source.get("id", "")))
     return (text, used) if used else (answer, [])

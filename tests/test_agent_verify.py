@@ -570,6 +570,12 @@ def test_an_answer_does_not_skip_a_numbered_step():
     assert used == ["effect-tests"]
     assert whole == "描述不足[1]。第一，用放大鏡近看[2]。第二，聞一聞：黴菌有霉味[2]。第三，做擦拭測試[2]。"
     assert keep_steps_whole(whole, [other, checks], "zh") == (whole, [])
+    # A step appended after another passage's sentence joins the run where the first step stands.
+    apart = "第一，用放大鏡近看[2]。鹽漬是白色水痕[3]。第三，做擦拭測試[2]。"
+    salt = {"id": "effect-salt", "kind": "kb", "title": "鹽漬", "text": "鹽漬是白色水痕。", "key_facts": []}
+    assert keep_steps_whole(apart, [other, checks, salt], "zh")[0] == (
+        "第一，用放大鏡近看[2]。第二，聞一聞：黴菌有霉味[2]。第三，做擦拭測試[2]。鹽漬是白色水痕[3]。"
+    )
     # One step, or steps in a row: nothing to put back; nor past the last step stated.
     for said in ("第一，用放大鏡近看[2]。", "第二，聞一聞：黴菌有霉味[2]。第三，做擦拭測試[2]。"):
         assert keep_steps_whole(said, [other, checks], "zh") == (said, [])
@@ -579,6 +585,26 @@ def test_an_answer_does_not_skip_a_numbered_step():
     assert keep_steps_whole(answer, [en], "en")[0] == (
         "First, take the insoles out [1]. Second, brush the spores off outdoors [1]. Third, wipe with 70% alcohol [1]."
     )
+
+
+def test_a_sentence_copied_with_a_slip_gets_the_source_words_back():
+    from shoeagent.agent.verify import restore_copied_sentences
+
+    box = {"id": "part-shoe-box", "kind": "kb", "title": "紙鞋盒",
+           "text": "污垢與汗水殘留是黴菌的養分，被關在鞋盒或鞋櫃裡的任何濕氣都足以讓孢子甦醒。紙盒會吸濕。"}
+    draft = "污垢與汗水殘留是黴菌的養分，被關在鞋盒或鞋櫃裡的任佑濕氣都足以讓孢子甦醒[1]。紙盒會吸濕[1]。"
+    fixed, n = restore_copied_sentences(draft, [box], "zh")
+    assert n == 1 and fixed == "污垢與汗水殘留是黴菌的養分，被關在鞋盒或鞋櫃裡的任何濕氣都足以讓孢子甦醒[1]。紙盒會吸濕[1]。"
+    assert restore_copied_sentences(fixed, [box], "zh") == (fixed, 0)
+    allergy = {"id": "health-allergy", "kind": "kb", "title": "Allergy",
+               "text": "Handling, brushing or wearing moldy shoes exposes you to spores that can cause allergic reactions."}
+    en = "Handling, brushing or wearing shoe moldy shoes exposes you to spores that can cause allergic reactions [1]. See a doctor."
+    fixed, n = restore_copied_sentences(en, [allergy], "en")
+    assert n == 1 and fixed.startswith("Handling, brushing or wearing moldy shoes exposes") and fixed.endswith("reactions [1]. See a doctor.")
+    # A sentence of the model's own, however close in topic, is not a copy; nor is a short one.
+    own = "Wearing moldy shoes can cause allergic reactions in people who are sensitive to spores [1]."
+    assert restore_copied_sentences(own, [allergy], "en") == (own, 0)
+    assert restore_copied_sentences("紙盒會吸溼[1]。", [box], "zh") == ("紙盒會吸溼[1]。", 0)
 
 
 def test_a_sentence_cited_to_the_wrong_source_is_pointed_at_the_one_that_says_it():
