@@ -271,37 +271,47 @@ def restore_copied_sentences(draft: str, sources: Sequence[Mapping[str, Any]], l
     character (允訹 for 允許), a dropped or doubled word, a material swapped for the one asked about.
     A draft sentence whose words (without its citation and closing punctuation) are at least
     :data:`_COPY_RATIO` alike to one sentence of a source, but not the same, takes that sentence's
-    words and keeps its own citation and punctuation. Sentences with a citation inside them, and
-    short ones, are left alone. Returns the draft and how many sentences were restored.
+    words and keeps its own citation and punctuation (a copy cut short, as the prompt's passages are,
+    gets the closing punctuation it lacked). Sentences with a citation inside them, and short ones,
+    are left alone. Returns the draft and how many sentences were restored.
     """
     minimum = _COPY_MIN_CHARS.get(lang, 40)
+    # Cut where the draft is cut (:data:`_CITED_SENTENCE`): a Chinese clause after "；" stays in its sentence.
     candidates = [
-        x.strip().rstrip(_END_PUNCTUATION).strip()
-        for s in sources
-        for x in split_sentences(strip_tool_label(str(s.get("text", ""))), lang)
+        core for s in sources for x in _CITED_SENTENCE.findall(strip_tool_label(str(s.get("text", ""))))
+        if len(core := x.strip().rstrip(_END_PUNCTUATION).strip()) >= minimum
     ]
-    candidates = [x for x in candidates if len(x) >= minimum]
-    if not candidates:
-        return draft, 0
     out: list[str] = []
     restored = 0
     for piece in _CITED_SENTENCE.findall(draft):
         core = _CITATION.sub("", piece).strip().rstrip(_END_PUNCTUATION).strip()
-        if len(core) >= minimum and core not in candidates and core in piece:
-            matcher = difflib.SequenceMatcher(autojunk=False)
-            matcher.set_seq2(core)
-            best, best_ratio = None, _COPY_RATIO
-            for candidate in candidates:
-                matcher.set_seq1(candidate)
-                if matcher.real_quick_ratio() >= best_ratio and matcher.quick_ratio() >= best_ratio:
-                    ratio = matcher.ratio()
-                    if ratio >= best_ratio:
-                        best, best_ratio = candidate, ratio
-            if best is not None:
-                piece = piece.replace(core, best, 1)
-                restored += 1
+        best = _copied_from(core, candidates) if len(core) >= minimum and core not in candidates and core in piece else None
+        if best is not None:
+            piece = piece.replace(core, best, 1)
+            if not piece.rstrip().endswith(tuple(_END_PUNCTUATION)):  # a copy cut short ("or on… [2]")
+                body = piece.rstrip()
+                piece = body + ("。" if lang == "zh" else ".") + piece[len(body) :]
+            restored += 1
         out.append(piece)
     return "".join(out), restored
+
+
+def _copied_from(core: str, candidates: Sequence[str]) -> str | None:
+    """The candidate ``core`` is a slipped copy of: at least :data:`_COPY_RATIO` alike, or its start up to
+    the "…" where the prompt cut the passage; None when it copies none."""
+    if core.endswith("…"):
+        start = core.rstrip("…").rstrip()
+        return next((c for c in candidates if c.startswith(start) and len(c) > len(start)), None)
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(core)
+    best, best_ratio = None, _COPY_RATIO
+    for candidate in candidates:
+        matcher.set_seq1(candidate)
+        if matcher.real_quick_ratio() >= best_ratio and matcher.quick_ratio() >= best_ratio:
+            ratio = matcher.ratio()
+            if ratio >= best_ratio:
+                best, best_ratio = candidate, ratio
+    return best
 
 
 def attach_citations(draft: str, sources: Sequence[Mapping[str, Any]]) -> str:

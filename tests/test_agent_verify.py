@@ -605,6 +605,16 @@ def test_a_sentence_copied_with_a_slip_gets_the_source_words_back():
     own = "Wearing moldy shoes can cause allergic reactions in people who are sensitive to spores [1]."
     assert restore_copied_sentences(own, [allergy], "en") == (own, 0)
     assert restore_copied_sentences("紙盒會吸溼[1]。", [box], "zh") == ("紙盒會吸溼[1]。", 0)
+    # A clause after "；" is part of the sentence it is copied with, not a slip to drop.
+    vinegar = {"id": "clean-vinegar", "kind": "kb", "title": "白醋",
+               "text": "把布沾濕，擦拭鞋子內外發霉的地方，再讓鞋子自然風乾；醋味會在乾燥後散去。"}
+    both = "把布沾濕，擦拭鞋子內外發霉的地方，再讓鞋子自然風乾；醋味會在乾燥後散去[1]。"
+    assert restore_copied_sentences(both, [vinegar], "zh") == (both, 0)
+    # A copy cut short where the prompt cut the passage is completed, and closed.
+    cut = "Handling, brushing or wearing moldy shoes exposes you to spores that can cause… [1]"
+    assert restore_copied_sentences(cut, [allergy], "en") == (
+        "Handling, brushing or wearing moldy shoes exposes you to spores that can cause allergic reactions [1].", 1
+    )
 
 
 def test_a_sentence_cited_to_the_wrong_source_is_pointed_at_the_one_that_says_it():
