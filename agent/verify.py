@@ -343,7 +343,9 @@ def attach_citations(draft: str, sources: Sequence[Mapping[str, Any]]) -> str:
         end = body[-1] if body and body[-1] in ".!?。！？" else ""
         core = body[:-1] if end else body
         core = core.rstrip()
-        gap = "" if core and "\u3000" <= core[-1] <= "\u9fff" else " "
+        if not end and core.endswith(("；", "，", "、")):  # a Chinese draft that stopped mid-sentence
+            core, end = core[:-1], "。"
+        gap = "" if core and "\u3000" <= core[-1] <= "\u9fff" or end == "。" else " "
         out.append(f"{core}{gap}[{best + 1}]{end}{sentence[len(body):]}")
     return "".join(out).strip()
 

@@ -201,6 +201,8 @@ def test_attach_citations_labels_sentences_by_evidence_and_drops_invalid_ones():
     assert attach_citations(draft, SOURCES) == "Keep shoes at or below 50-60% RH [1]. Wipe with 70% alcohol [2]. Be patient."
     assert attach_citations("鞋子應存放在50-60%以下。", SOURCES) == "鞋子應存放在50-60%以下[1]。"
     assert attach_citations("Already cited [2].", SOURCES) == "Already cited [2]."
+    # A Chinese draft that stopped at a semicolon is closed, its citation inside the stop.
+    assert attach_citations("鞋子應存放在50-60%以下；", SOURCES) == "鞋子應存放在50-60%以下[1]。"
 
 
 def test_split_sentences_keeps_a_bracketed_clause_whole():
