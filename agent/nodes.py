@@ -481,6 +481,8 @@ def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Build the answer deterministically from the sources' key-fact sentences, each cited."""
     _emit(runtime, "repair", reason="composed from the sources: " + "; ".join(state.verify_reasons))
     answer = compose_answer(state.sources, state.lang, question=state.retrieval_query)
+    # verify's _ADDITIONS but two: composition already takes each alternative's passage (breadth first)
+    # and puts the computed results first, so cover_alternatives and lead_with_tools have nothing to do.
     answer, _ = complete_key_facts(answer, state.sources, state.lang)  # composition keeps two sentences a source
     answer, _ = cover_question_materials(answer, state.sources, state.question, state.lang)
     answer, _ = answer_the_request(answer, state.sources, state.question, state.lang)

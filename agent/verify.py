@@ -613,12 +613,14 @@ _ZH_FUNCTION_CHARS = frozenset("是的了嗎呢哪需要該會也都就很把被
 
 
 def _units(text: str, lang: str) -> set[str]:
-    """:func:`_content_units` of any length, without generic domain words or Chinese function characters
-    ("gel" and "sun" name alternatives; 是發 does not)."""
-    units = _content_units(text, lang, min_len=1)
-    if lang == "zh":
-        units = {u for u in units if not set(u) & _ZH_FUNCTION_CHARS}
-    return units - _GENERIC_WORDS
+    """:func:`_side_units` without generic domain words ("gel" and "sun" name alternatives; 是發 does not)."""
+    return _side_units(text, lang) - _GENERIC_WORDS
+
+
+def _side_units(side: str, lang: str) -> set[str]:
+    """:func:`_content_units` of any length, without Chinese function characters; generic words kept."""
+    units = _content_units(side, lang, min_len=1)
+    return {u for u in units if not set(u) & _ZH_FUNCTION_CHARS} if lang == "zh" else units
 
 
 def alternative_searches(question: str, lang: str) -> list[tuple[set[str], str]]:
@@ -718,12 +720,6 @@ def cover_alternatives(
         cited.add(index + 1)
         added.append(str(source.get("id", "")))
     return (text, added) if added else (answer, [])
-
-
-def _side_units(side: str, lang: str) -> set[str]:
-    """The words (Chinese: bigrams without function characters) of one side of "A or B", generic ones kept."""
-    units = _content_units(side, lang, min_len=1)
-    return {u for u in units if not set(u) & _ZH_FUNCTION_CHARS} if lang == "zh" else units
 
 
 def cover_contrast(answer: str, sources: Sequence[Mapping[str, Any]], question: str, lang: str) -> tuple[str, str]:
@@ -942,11 +938,11 @@ def say_what_instead(answer: str, sources: Sequence[Mapping[str, Any]], lang: st
         if source.get("kind", "kb") != "kb":
             continue
         sentences = split_sentences(str(source.get("text", "")), lang)
+        said = split_sentences(text, lang)
         for position, sentence in enumerate(sentences):
             if not _FORBIDS[key].search(sentence) or _INSTEAD[key].search(sentence):
                 continue
             remedy = next((x for x in sentences[position + 1 :] if _INSTEAD[key].search(x) and not _FORBIDS[key].search(x)), None)
-            said = split_sentences(text, lang)
             stated = _near_duplicate(sentence, said, lang)
             if remedy is None or stated is None or _near_duplicate(remedy, said, lang) is not None:
                 continue
@@ -1025,10 +1021,8 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
         if len(said) >= max_sentences or _near_duplicate(sentence, said, lang) is not None:
             continue
         said.append(sentence)
-        picked.setdefault(index, []).append(sentence)
-    return ("" if lang == "zh" else " ").join(
-        _cite(s, index + 1, lang) for index, _ in choices for s in picked.get(index, [])
-    )
+        picked.setdefault(index, []).append(_cite(sentence, index + 1, lang))
+    return ("" if lang == "zh" else " ").join(s for index, _ in choices for s in picked.get(index, []))
 
 
 _ORDINAL = {
