@@ -507,11 +507,14 @@ if __name__ == "__main__":
     parser.add_argument("--target", type=float, default=TARGET_REJECTION, help="OOD rejection to reach when fitting.")
     parser.add_argument("--without-word-vectors", action="store_true",
                         help="Leave the word-vector signals at zero (what --cv and --halves measured them against).")
+    parser.add_argument("--without-zh-vectors", action="store_true",
+                        help="Leave the Chinese word-vector signals at zero (what they were measured against).")
     arguments = parser.parse_args()
     from shoeagent.knowledge.store import KnowledgeBase
 
     kb = KnowledgeBase()
     kb.use_word_vectors = not arguments.without_word_vectors
+    kb.use_zh_vectors = not arguments.without_zh_vectors
     if arguments.cv:
         folds = cross_validate(kb=kb, l2=arguments.l2, rank_l2=arguments.rank_l2, min_rejection=arguments.target)
         for fold, m in folds.items():

@@ -49,7 +49,7 @@ log = logging.getLogger("shoeagent.knowledge")
 # evaluate.choose_threshold) by `python -m shoeagent.knowledge.evaluate --fit`; the held-out
 # split retrieval_d.jsonl checks it in `shoeagent eval retrieval` (which also reports
 # false_refusal, the in-domain queries scoring below it).
-RELEVANCE_THRESHOLD: float = 0.2226
+RELEVANCE_THRESHOLD: float = 0.2265
 # Added to the ranking log-odds (not to Hit.score) of entries whose stage matches the question's
 # route: a nudge (odds x1.6) next to the ~2.7 that usually separates the first hit from the second.
 # In the calibrated probability instead, 0.05 was next to nothing where scores are moderate and
@@ -222,6 +222,9 @@ class KnowledgeBase:
         # Word vectors of _docs then the example questions (see wordvectors); off only to measure them.
         self._static: Any = None
         self.use_word_vectors = True
+        # Chinese word vectors of the same texts (see zhvectors); off only to measure them.
+        self._static_zh: Any = None
+        self.use_zh_vectors = True
         self._user_count = 0
         self._by_entry: dict[str, dict[str, _Doc]] = {}
         self._kb_collection: Any = None
@@ -655,7 +658,11 @@ class KnowledgeBase:
         # Word vectors of every document (entries, user chunks) and example question, scored in memory.
         from shoeagent.knowledge.wordvectors import shared as word_vectors
 
-        self._static = word_vectors().index([d.text for d in docs + questions])
+        from shoeagent.knowledge.zhvectors import shared as chinese_word_vectors
+
+        texts = [d.text for d in docs + questions]
+        self._static = word_vectors().index(texts)
+        self._static_zh = chinese_word_vectors().index(texts)
         self._docs = docs
 
     def _embeddings_of(self, doc_ids: list[str]) -> Iterator[Any]:
@@ -780,18 +787,19 @@ class KnowledgeBase:
         return ids, matrix
 
     def _static_scores(self, text: str, query_lang: str) -> tuple[Any, Any]:
-        """Per document: the word-vector cosine (:mod:`.wordvectors`) of the query with the document,
-        and with its closest example question (zeros for documents without questions; the caller fills
-        those in). Zeros for a Chinese query: the vectors know English, and Chinese falls to byte
-        tokens in their tokenizer."""
+        """Per document: the word-vector cosine of the query with the document, and with its closest
+        example question (zeros for documents without questions; the caller fills those in). English
+        queries use WordLlama's vectors (:mod:`.wordvectors`), Chinese ones the Chinese word2vec table
+        (:mod:`.zhvectors`); the ranking model weighs the two in separate signals."""
         import numpy as np
 
         assert self._docs is not None
         n_docs = len(self._docs)
         question = np.zeros(n_docs)
-        if query_lang == "zh" or not self.use_word_vectors:
+        index = self._static_zh if query_lang == "zh" else self._static
+        if not (self.use_zh_vectors if query_lang == "zh" else self.use_word_vectors):
             return np.zeros(n_docs), question
-        similarity = self._static.cosine(text)
+        similarity = index.cosine(text)
         np.maximum.at(question, self._question_owner, similarity[n_docs:])
         return similarity[:n_docs].copy(), question
 

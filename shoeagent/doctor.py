@@ -133,6 +133,16 @@ def check_word_vectors() -> Check:
     return Check("word vectors", "ok", f"{weights.name} ({weights.stat().st_size / 1e6:.0f} MB)", required=True)
 
 
+def check_chinese_word_vectors() -> Check:
+    from shoeagent.knowledge import zhvectors
+
+    try:
+        table = zhvectors.vectors_file()
+    except zhvectors.ChineseVectorsMissingError as exc:
+        return Check("Chinese word vectors", "fail", str(exc), "pip install 'synonyms==3.10.2'", required=True)
+    return Check("Chinese word vectors", "ok", f"{table.name} ({table.stat().st_size / 1e6:.0f} MB)", required=True)
+
+
 def check_adapter() -> Check:
     adapter = paths.packaged_adapter_dir() / "adapter_model.safetensors"
     if adapter.is_file():
@@ -211,7 +221,7 @@ def check_gpu() -> list[Check]:
 def run_checks() -> list[Check]:
     return [
         check_python(), check_home(), *check_settings(), check_torch(), check_llama_cpp(), check_base_gguf(),
-        check_word_vectors(),
+        check_word_vectors(), check_chinese_word_vectors(),
         check_llama_cpp_runs(), check_adapter(), check_shoemold(), check_knowledge_index(), *check_ollama(), *check_gpu(),
     ]
 

@@ -86,6 +86,7 @@ def test_doctor_reports_no_ollama_and_embedded_usable(monkeypatch):
     by_name = {c["name"]: c for c in report["checks"]}
     assert by_name["ollama"]["status"] == "warn" and "127.0.0.1:9" in by_name["ollama"]["detail"]
     assert by_name["base model"]["status"] == "ok"
+    assert by_name["word vectors"]["status"] == by_name["Chinese word vectors"]["status"] == "ok"
     assert by_name["llama.cpp prompt"]["status"] == "ok"  # the real build evaluates a real prompt
     assert by_name["cuda"]["status"] in {"ok", "warn"}
 
@@ -130,6 +131,14 @@ def test_the_probe_verdict_is_kept_per_build(monkeypatch):
     monkeypatch.setattr(llama_probe, "_checked", False)
     with pytest.raises(AssertionError, match="ran again"):  # a rebuilt llama.cpp is probed afresh
         llama_probe.ensure_llama_cpp_runs(paths.base_gguf())
+
+
+def test_doctor_fails_without_the_chinese_word_vectors(monkeypatch):
+    from shoeagent.knowledge import zhvectors
+
+    monkeypatch.setattr(zhvectors.importlib.util, "find_spec", lambda name: None)
+    check = doctor.check_chinese_word_vectors()
+    assert check.status == "fail" and check.required and "synonyms==3.10.2" in check.fix
 
 
 def test_doctor_fails_without_base_model(monkeypatch, tmp_path):
