@@ -302,8 +302,10 @@ _HEALTH = _rx(
     r"\b(itch\w*|rash\w*|cough\w*|wheez\w*|asthma\w*|allerg\w*|sneez\w*|respiratory|lungs?|skin|infect\w*"
     r"|athlete'?s foot|tinea|toenail fungus|nail fungus|fungal nails?|foot fungus|blisters?|headaches?|sick|illness"
     r"|dermatitis|eczema|immune|immunocompromised|pregnan\w*|dermatophytes?|irritat\w*|health\w*|harmful"
-    r"|dangerous|toxic|doctor|diabet\w*|throat|trouble breathing|shortness of breath|breathing problems|runny nose|stuffy nose)\b"
+    r"|dangerous|toxic|doctor|diabet\w*|throat|trouble breathing|shortness of breath|breathing problems|runny nose|stuffy nose"
+    r"|dizz\w*|light-?headed|nause\w*|vomit\w*|poison\w*)\b"
     r"|癢|紅疹|疹|咳|氣喘|哮喘|過敏|噴嚏|鼻塞|鼻水|流鼻水|喉嚨|呼吸|皮膚|香港腳|足癬|腳氣|灰指甲|甲癬|感染|頭痛|水泡|生病"
+    r"|頭暈|暈眩|噁心|想吐|嘔吐|中毒|胸悶"
     r"|不舒服|健康|有害|有毒|毒性|危害|對身體|糖尿病|醫生|醫師|皮癬菌|紅腫|發炎|免疫|懷孕|(腳|皮膚|腳趾|腳底).{0,3}脫皮"
 )
 
@@ -382,7 +384,7 @@ _PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
              r"|\bfeed on\b|\bneed to grow\b"), 2.0),
         (_rx(r"\b(athlete'?s foot|tinea|foot fungus)\b"), 1.5),
         (_rx(r"\b(mold|mould) risk\b|\brisk of (mold|mould)\b|\b(will|would|could) (they|it|my \w+) (get |go )?(mold|mould)"), 2.0),
-        (_rx(r"\b(itch\w*|rash\w*|cough\w*|wheez\w*|asthma\w*|allerg\w*|sneez\w*|infect\w*|sick|headaches?|skin"
+        (_rx(r"\b(itch\w*|rash\w*|cough\w*|wheez\w*|asthma\w*|allerg\w*|sneez\w*|infect\w*|sick|headaches?|dizz\w*|nause\w*|skin"
              r"|runny nose|stuffy nose|throat|eyes)\b"), 2.5),
         (_rx(r"\bstart(s|ing)? (to )?(grow\w*|go\w*|get\w*|mo(u)?ld\w*)\b|\bthe cause\b|\bfrom (the )?mo(u)?ld\b"), 2.5),
     ),
@@ -430,7 +432,7 @@ _PATTERNS_ZH: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (_rx(r"多久|多快|幾度|什麼溫度|溫度多少|會死|怕冷|靠什麼"), 1.5),
         (_rx(r"香港腳|足癬|皮癬菌|微生物揮發性"), 1.5),
         (_rx(r"會不會.{0,4}(發|長)霉|會(發|長)霉嗎|發霉風險|霉的風險"), 2.0),
-        (_rx(r"癢|紅疹|疹|咳|氣喘|哮喘|過敏|噴嚏|鼻塞|鼻水|喉嚨|眼睛|感染|頭痛|生病|不舒服"), 2.5),
+        (_rx(r"癢|紅疹|疹|咳|氣喘|哮喘|過敏|噴嚏|鼻塞|鼻水|喉嚨|眼睛|感染|頭痛|頭暈|噁心|生病|不舒服"), 2.5),
         (_rx(r"超過多少|多少以上|以上.{0,6}(發霉|長霉)|開始(發霉|長霉)"), 2.5),
     ),
 }

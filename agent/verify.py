@@ -985,7 +985,11 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
     sentences are taken breadth first: each source's first choice, then each source's second, so
     each part hears from the passage about it rather than twice from the first (a leading tool's
     sentences all come first). Otherwise the best passage says most. A sentence saying mostly what
-    an earlier pick said is skipped. They are printed grouped by source, in rank order.
+    an earlier pick said is skipped. They are printed grouped by source, in rank order. A leading
+    tool's sentences count as one against ``max_sentences``, so the passages get three: a diagnosis's
+    verdict and its standard advice used to leave room for two passage sentences, and "is it black mold?
+    is it harmful?" never heard from the passage on whether black mold is toxic. (Not counting them at
+    all gave up to eight sentences, the last ones off the point: football boots for drying leather.)
     """
     choices: list[tuple[int, list[str]]] = []
     for index in _compose_order(sources):
@@ -1017,10 +1021,14 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
         order = [(i, x) for i, chosen in choices for x in chosen]
     picked: dict[int, list[str]] = {}
     said: list[str] = []
+    # A leading tool's sentences count as one, whatever their number (see the docstring).
+    budget = max_sentences - any(leads(i) for i, _ in choices)
+    passages = 0
     for index, sentence in order:
-        if len(said) >= max_sentences or _near_duplicate(sentence, said, lang) is not None:
+        if (passages >= budget and not leads(index)) or _near_duplicate(sentence, said, lang) is not None:
             continue
         said.append(sentence)
+        passages += not leads(index)
         picked.setdefault(index, []).append(_cite(sentence, index + 1, lang))
     return ("" if lang == "zh" else " ").join(s for index, _ in choices for s in picked.get(index, []))
 

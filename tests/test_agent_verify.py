@@ -372,6 +372,21 @@ def test_composition_hears_from_each_passage_before_a_second_sentence_of_any():
     assert single.count("[1]") == 2 and single.count("[2]") == 2 and "[3]" not in single
 
 
+def test_a_leading_tools_sentences_count_as_one():
+    # "是黑黴嗎？對身體有害嗎": the diagnosis's verdict and advice used to take two of the four, so the third
+    # passage (whether black mold is toxic) was never heard from.
+    diagnosis = {"id": "tool:diagnose_symptoms", "kind": "tool", "text":
+                 "Tool diagnose_symptoms: most likely mold (confidence 85%). Take the shoes outdoors and wipe with 70% alcohol."}
+    stain = _passage("stain", "Dark footprints on an insole are usually sweat stains. They have smooth edges.", ["sweat", "smooth edges"])
+    wearing = _passage("wearing", "Brief contact with a little surface mold rarely harms healthy people. Clean the shoes first.", ["allergies"])
+    myth = _passage("myth", "Most black mold on shoes is not Stachybotrys. Treat all mold with the same precautions.", ["Stachybotrys"])
+    text = compose_answer([stain, wearing, myth, diagnosis], "en", question="black dots on my insole, is it black mold? is it harmful?")
+    assert text.startswith("Most likely mold (confidence 85%) [4]. Take the shoes outdoors and wipe with 70% alcohol [4].")
+    assert "Stachybotrys [3]" in text
+    passage_sentences = sum(text.count(f"[{n}]") for n in (1, 2, 3))
+    assert passage_sentences == 3 and text.count("[4]") == 2
+
+
 def test_composition_skips_a_sentence_that_says_what_an_earlier_pick_said():
     a = _passage("a", "UV light cannot reach inside the foam of the shoe. Rinse the insoles.", ["UV"])
     b = _passage("b", "UV light cannot reach inside the foam of a shoe at all. Use 70% alcohol inside.", ["UV", "70% alcohol"])

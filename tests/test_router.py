@@ -228,6 +228,9 @@ def test_injection_attempts_are_out_of_scope_even_with_shoe_words(question):
         "香港腳會不會一直從鞋子再傳染？",
         "鞋子发霉会让人过敏吗",
         "Can athlete's foot survive in shoes?",
+        # Dizziness and nausea are symptoms too (blind agent set 4's 头晕 question heard no doctor).
+        "闻了发霉鞋子的味道有点头晕,会不会中毒?",
+        "I feel dizzy and a bit nauseous after sniffing my moldy boots",
     ],
 )
 def test_health_questions_are_flagged_and_in_domain(question):
