@@ -64,6 +64,7 @@ MATERIALS: dict[str, dict[str, str]] = {
     "knit": {"en": "knit/mesh", "zh": "針織/網布"},
     "rubber": {"en": "rubber/EVA", "zh": "橡膠/EVA"},
     "synthetic": {"en": "synthetic leather/PU", "zh": "合成皮/PU"},
+    "wool": {"en": "wool/felt", "zh": "羊毛/毛氈"},
 }
 
 MATERIAL_ALIASES: dict[str, tuple[str, ...]] = {
@@ -93,6 +94,12 @@ MATERIAL_ALIASES: dict[str, tuple[str, ...]] = {
         "pleather", "microfiber", "microfibre", "polyurethane", "artificial leather",
         "合成皮", "人造皮", "人工皮", "pu皮", "超纖皮", "超纤皮",
     ),
+    # "felt" alone is a verb far more often ("I felt dizzy"); only its shoe phrases count.
+    "wool": (
+        "wool", "merino", "sheepskin", "shearling", "felted", "felt insoles", "felt insole", "felt slippers",
+        "felt boots", "felt lining", "felt-lined", "wool-lined",
+        "羊毛", "毛氈", "毛毡", "羊毛氈", "羊毛毡", "美麗諾", "美丽诺", "羊皮毛",
+    ),
 }
 
 # Longest alias first, so "synthetic leather" wins over "leather" and "麂皮絨" over "麂皮".
@@ -121,10 +128,17 @@ def _alias_regex(alias: str) -> str:
 _ALIAS_REGEX = re.compile("|".join(f"({_alias_regex(alias)})" for alias, _key in _ALIAS_TABLE))
 
 
+# What a material names when socks follow it ("wool socks", 棉襪) is the socks', not the shoe's.
+_SOCKS_AFTER = re.compile(r"\s*(?:socks?(?![a-z])|襪|袜)")
+
+
 def find_materials(text: str) -> list[str]:
     """Canonical material keys mentioned in ``text``, in order of first mention, each once."""
     ordered: list[str] = []
-    for match in _ALIAS_REGEX.finditer(_norm(text)):
+    normalized = _norm(text)
+    for match in _ALIAS_REGEX.finditer(normalized):
+        if _SOCKS_AFTER.match(normalized, match.end()):
+            continue
         key = _ALIAS_TABLE[match.lastindex - 1][1]
         if key not in ordered:
             ordered.append(key)
@@ -185,7 +199,7 @@ class MaterialArgs(_Args):
         min_length=1,
         max_length=80,
         description="Shoe material in English or Chinese: leather, suede/nubuck, canvas/cotton, knit/mesh, "
-        "rubber/EVA, synthetic/PU (皮革, 麂皮, 帆布, 網布, 橡膠, 合成皮...).",
+        "rubber/EVA, synthetic/PU, wool/felt (皮革, 麂皮, 帆布, 網布, 橡膠, 合成皮, 羊毛...).",
     )
 
     @field_validator("material")
@@ -482,6 +496,22 @@ _CARE: dict[str, dict[str, list[str]]] = {
             "每次穿後讓鞋子休息約 24 小時，讓內裡乾燥。",
         ],
     },
+    # From the knowledge base's wool-and-felt entry: a protein fibre that holds a lot of water while
+    # feeling dry and lets it go slowly; damp wool kept warm and closed molds and draws clothes moths.
+    "wool": {
+        "en": [
+            "Wool and felt hold a lot of moisture while still feeling dry, so air wool shoes and wool-lined slippers after every wear.",
+            "Take felt or wool insoles out and dry them separately, at room temperature.",
+            "Brush off mold outdoors; hand-wash gently in cold water with a mild wool detergent, without wringing or heat.",
+            "Store wool shoes clean and completely dry in a breathable place at 50-60% RH or below: damp wool in a warm, closed place molds and draws clothes moths.",
+        ],
+        "zh": [
+            "羊毛與毛氈吸了大量水分摸起來仍是乾的，羊毛鞋和羊毛內裡的拖鞋每次穿後都要通風。",
+            "毛氈或羊毛鞋墊拆出來，在室溫下單獨晾乾。",
+            "到戶外刷掉黴菌；用冷水加溫和的羊毛清潔劑輕輕手洗，不要擰乾，也不要加熱。",
+            "羊毛鞋要乾淨、完全乾燥後放在通風處收納，濕度保持在 50-60% 以下：潮濕的羊毛放在溫暖密閉處會發霉，也會招來衣蛾。",
+        ],
+    },
 }
 
 
@@ -502,7 +532,7 @@ def _material_care(args: MaterialArgs) -> tuple[dict, str, str]:
 # Hours to dry at room temperature with good airflow (paper changed, a fan). Soaked shoes done this way
 # stay inside the 24-48 hours mold needs; thin mesh and non-absorbent rubber dry faster.
 _BASE_HOURS = {"damp": (4.0, 8.0), "wet": (12.0, 24.0), "soaked": (24.0, 48.0)}
-_MATERIAL_FACTOR = {"leather": 1.0, "suede": 1.0, "canvas": 1.0, "knit": 0.75, "rubber": 0.5, "synthetic": 0.75}
+_MATERIAL_FACTOR = {"leather": 1.0, "suede": 1.0, "canvas": 1.0, "knit": 0.75, "rubber": 0.5, "synthetic": 0.75, "wool": 1.0}
 
 _DRY_SPECIFIC: dict[str, tuple[str, str]] = {
     "leather": (
@@ -529,6 +559,11 @@ _DRY_SPECIFIC: dict[str, tuple[str, str]] = {
     "synthetic": (
         "Keep synthetic/PU uppers away from heaters; high heat cracks and peels the coating.",
         "合成皮/PU 鞋面遠離暖氣，高溫會讓塗層龜裂脫皮。",
+    ),
+    "wool": (
+        "Wool releases water slowly and feels dry before it is: keep airing it a while after it feels dry; "
+        "no heater or tumble dryer, which shrink and felt it.",
+        "羊毛釋放水分很慢，摸起來乾了其實還沒乾透：覺得乾了之後再多通風一段時間；不要用暖氣或烘衣機，以免縮水、氈化。",
     ),
 }
 
@@ -765,7 +800,7 @@ _SPECS: dict[str, _Spec] = {
         MaterialArgs,
         _material_care,
         "Care, cleaning and mold-prevention steps for one shoe material: leather, suede/nubuck, canvas/cotton, "
-        "knit/mesh, rubber/EVA or synthetic/PU (English or Chinese names).",
+        "knit/mesh, rubber/EVA, synthetic/PU or wool/felt (English or Chinese names).",
     ),
     "drying_plan": _Spec(
         DryingArgs,

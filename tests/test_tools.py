@@ -186,6 +186,23 @@ def test_every_material_has_care_and_drying_advice():
             assert drying_plan(key, wetness).error is None
 
 
+def test_wool_is_a_material_and_socks_are_not_the_shoe():
+    from shoeagent.agent.tools import find_materials
+
+    assert find_materials("my allbirds wool runners got moldy") == ["wool"]
+    assert find_materials("羊毛鞋潮濕的時候要怎麼保養") == ["wool"]
+    assert find_materials("sheepskin boots smell musty") == ["wool"]
+    # "felt" is mostly a verb, and socks' material is not the shoe's.
+    assert find_materials("I felt dizzy after cleaning them") == []
+    assert find_materials("do wool socks help against mold?") == []
+    assert find_materials("穿羊毛襪配帆布鞋") == ["canvas"]
+    assert find_materials("cotton socks in canvas shoes") == ["canvas"]
+    result = material_care("毛氈")
+    assert result.error is None and result.result["material"] == "wool"
+    assert "50-60%" in " ".join(result.result["steps_en"]) and "衣蛾" in "".join(result.result["steps_zh"])
+    assert "tumble dryer" in " ".join(drying_plan("wool", "soaked").result["steps_en"])
+
+
 def test_unknown_material_is_an_error_that_lists_the_supported_ones():
     result = material_care("unobtainium")
     assert result.error is not None
