@@ -657,7 +657,6 @@ class KnowledgeBase:
         self._vectors = VectorIndex(self._embeddings_of([d.doc_id for d in kb_docs + questions])) if kb_docs else None
         # Word vectors of every document (entries, user chunks) and example question, scored in memory.
         from shoeagent.knowledge.wordvectors import shared as word_vectors
-
         from shoeagent.knowledge.zhvectors import shared as chinese_word_vectors
 
         texts = [d.text for d in docs + questions]
@@ -796,8 +795,9 @@ class KnowledgeBase:
         assert self._docs is not None
         n_docs = len(self._docs)
         question = np.zeros(n_docs)
-        index = self._static_zh if query_lang == "zh" else self._static
-        if not (self.use_zh_vectors if query_lang == "zh" else self.use_word_vectors):
+        zh = query_lang == "zh"
+        index, used = (self._static_zh, self.use_zh_vectors) if zh else (self._static, self.use_word_vectors)
+        if not used:
             return np.zeros(n_docs), question
         similarity = index.cosine(text)
         np.maximum.at(question, self._question_owner, similarity[n_docs:])

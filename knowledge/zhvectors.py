@@ -23,12 +23,11 @@ import math
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from shoeagent.knowledge.wordvectors import WordVectorIndex
+from shoeagent.knowledge.features import normalize
+from shoeagent.knowledge.wordvectors import WordVectorIndex
 
 PACKAGE = "synonyms"
 VECTORS = "data/words.vector"
@@ -85,8 +84,6 @@ class ChineseWordVectors:
     """
 
     def __init__(self, words: list[str], table: np.ndarray) -> None:
-        from shoeagent.knowledge.features import normalize
-
         rows: dict[str, int] = {}
         for row, word in enumerate(words):
             key = normalize(word)
@@ -105,8 +102,6 @@ class ChineseWordVectors:
     def segment(self, text: str) -> list[str]:
         """The table's words in ``text`` (normalised), by the cheapest segmentation of each run of
         Chinese characters; Latin words and numbers are looked up whole. Unknown pieces are dropped."""
-        from shoeagent.knowledge.features import normalize
-
         out: list[str] = []
         for run in _RUNS.findall(normalize(text[:MAX_CHARS])):
             if not ("\u3400" <= run[0] <= "\u9fff"):
@@ -138,8 +133,6 @@ class ChineseWordVectors:
         return [np.asarray([self.rows[w] for w in self.segment(t)], dtype=np.int64) for t in texts]
 
     def index(self, texts: list[str]) -> WordVectorIndex:
-        from shoeagent.knowledge.wordvectors import WordVectorIndex
-
         return WordVectorIndex(self, texts)
 
 

@@ -58,3 +58,14 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+
+
+@pytest.fixture(scope="session")
+def kb(tmp_path_factory):
+    """The packaged knowledge base, built once for the test modules that only read it (modules that
+    need their own entries define their own ``kb``)."""
+    from shoeagent.knowledge import store
+
+    kb = store.KnowledgeBase(persist_dir=tmp_path_factory.mktemp("chroma"))
+    kb.build()
+    return kb

@@ -20,13 +20,6 @@ def assert_reaches(kb, query, expected):
     assert hits[0].score >= bar, (hits[0].id, round(hits[0].score, 3), bar)
 
 
-@pytest.fixture(scope="module")
-def kb(tmp_path_factory):
-    kb = store.KnowledgeBase(persist_dir=tmp_path_factory.mktemp("chroma"))
-    kb.build()
-    return kb
-
-
 @pytest.mark.parametrize(
     ("query", "expected"),
     [

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from shoeagent.knowledge import store, wordvectors
+from shoeagent.knowledge import wordvectors
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +62,6 @@ def test_empty_and_huge_texts(vectors):
     assert index.cosine("mold on leather")[0] == 0.0  # an empty text scores nothing, not NaN
     assert np.isfinite(index.cosine("x" * 200_000)).all()
     assert vectors.index([]).cosine("anything").size == 0
-
-
-@pytest.fixture(scope="module")
-def kb(tmp_path_factory):
-    kb = store.KnowledgeBase(persist_dir=tmp_path_factory.mktemp("chroma"))
-    kb.build()
-    return kb
 
 
 def _without_word_vectors(kb, monkeypatch):

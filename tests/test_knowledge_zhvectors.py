@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from shoeagent.knowledge import store, zhvectors
+from shoeagent.knowledge import zhvectors
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +77,6 @@ def test_empty_and_huge_texts(vectors):
     index = vectors.index(["", "皮鞋發霉"])
     assert index.cosine("皮鞋發霉")[0] == 0.0
     assert np.isfinite(index.cosine("霉" * 200_000)).all()
-
-
-@pytest.fixture(scope="module")
-def kb(tmp_path_factory):
-    kb = store.KnowledgeBase(persist_dir=tmp_path_factory.mktemp("chroma"))
-    kb.build()
-    return kb
 
 
 @pytest.mark.parametrize(
