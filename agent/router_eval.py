@@ -7,7 +7,7 @@ the figures as JSON). No LLM, no index: only :func:`shoeagent.agent.router.class
   (grounded, not_covered, health) is an in-domain question; duplicate instructions count once;
 * ``agent``     agent/eval/questions.jsonl: ``refuse`` marks the out-of-scope rows; route accuracy too;
 * ``retrieval`` knowledge/eval/retrieval_ood.jsonl (all out of scope) plus retrieval_a/b.jsonl
-  (kind ``ood`` out of scope, the rest in-domain). retrieval_c.jsonl (tuning data too) and retrieval_d.jsonl (held out) are not read here.
+  (kind ``ood`` out of scope, the rest in-domain). retrieval_c.jsonl (tuning data too), retrieval_d.jsonl and retrieval_f.jsonl (held out) are not read here.
 """
 
 from __future__ import annotations

@@ -28,6 +28,11 @@ Splits and their roles (:data:`TUNING_SPLITS`, :data:`HELD_OUT_SPLITS`):
   questions or the other splits), and never run through the system while being written. It is never
   used for fitting or for choosing anything. Its numbers are the honest estimate of quality on new
   questions.
+* ``retrieval_f`` is *held out* too: 387 queries (54 out of domain, 20 in Simplified Chinese), written
+  the same way as D by a helper in the seventeenth session, after D had been run several times. Its
+  first run was on the models fitted with the Chinese word vectors. 13 of the 400 queries it was
+  written with were dropped because D or a tuning split already had them word for word ("silica gel
+  shoes", 明天台北會下雨嗎？).
 
 :func:`fit_model` fits both scoring models and the threshold on the tuning splits (the threshold:
 reject at least :data:`TARGET_REJECTION` of their out-of-domain queries, refuse as few in-domain ones
@@ -50,7 +55,7 @@ from typing import Any
 KINDS = ("paraphrase", "colloquial", "typo", "short", "long", "simplified", "ood")
 EVAL_K = 10
 TUNING_SPLITS = ("retrieval_a", "retrieval_b", "retrieval_c", "retrieval_e", "retrieval_ood")
-HELD_OUT_SPLITS = ("retrieval_d",)
+HELD_OUT_SPLITS = ("retrieval_d", "retrieval_f")
 # The agent must decline at least this share of out-of-domain questions; the threshold is chosen to
 # meet it on the tuning splits with as few refusals of in-domain questions as possible.
 TARGET_REJECTION = 0.95

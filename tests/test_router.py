@@ -187,8 +187,13 @@ def test_scope_on_the_evaluation_sets():
 def test_scope_evaluation_never_reads_the_held_out_retrieval_set():
     from importlib import resources
 
-    held_out = resources.files("shoeagent.knowledge") / "eval" / "retrieval_d.jsonl"
-    queries = {json.loads(line)["query"].strip().lower() for line in held_out.read_text(encoding="utf-8").splitlines()}
+    from shoeagent.knowledge.evaluate import HELD_OUT_SPLITS
+
+    queries = set()
+    for split in HELD_OUT_SPLITS:
+        held_out = resources.files("shoeagent.knowledge") / "eval" / f"{split}.jsonl"
+        queries |= {json.loads(line)["query"].strip().lower() for line in held_out.read_text(encoding="utf-8").splitlines()}
+    assert len(HELD_OUT_SPLITS) >= 2 and len(queries) > 700
     assert not queries & {case.question.strip().lower() for case in load_cases() if case.source == "retrieval"}
 
 
