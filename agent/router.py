@@ -304,7 +304,7 @@ _HEALTH = _rx(
     r"|dermatitis|eczema|immune|immunocompromised|pregnan\w*|dermatophytes?|irritat\w*|health\w*|harmful"
     r"|dangerous|toxic|doctor|diabet\w*|throat|trouble breathing|shortness of breath|breathing problems|runny nose|stuffy nose"
     r"|dizz\w*|light-?headed|nause\w*|vomit\w*|poison\w*)\b"
-    r"|癢|紅疹|疹|咳|氣喘|哮喘|過敏|噴嚏|鼻塞|鼻水|流鼻水|喉嚨|呼吸|皮膚|香港腳|足癬|腳氣|灰指甲|甲癬|感染|頭痛|水泡|生病"
+    r"|癢|紅疹|疹|咳|氣喘|哮喘|過敏|噴嚏|鼻塞|鼻水|流鼻水|喉嚨|呼吸|皮膚|香港腳|足癬|腳氣|灰指甲|甲癬|感染|頭痛|(?:起|長|有|冒|小)水泡|生病"
     r"|頭暈|暈眩|噁心|想吐|嘔吐|中毒|胸悶"
     r"|不舒服|健康|有害|有毒|毒性|危害|對身體|糖尿病|醫生|醫師|皮癬菌|紅腫|發炎|免疫|懷孕|(腳|皮膚|腳趾|腳底).{0,3}脫皮"
 )
@@ -401,7 +401,7 @@ _PATTERNS_ZH: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (_rx(r"徵兆|跡象|看起來|長什麼樣|樣子"), 1.5),
     ),
     "prevention": (
-        (_rx(r"防霉|防潮|預防|避免|防止|不(要|會|再)再?(發|長)霉|才不會|以免|不讓|不再"), 2.5),
+        (_rx(r"防霉|防潮|預防|避免|防止|不(要|會|再)再?(發|長)霉|才不會(再)?(發|長|受|潮|濕|臭)|以免|不讓|不再"), 2.5),
         (_rx(r"收納|存放|保存|收起來|收鞋|放置|長期不穿|換季|收藏|怎麼放"), 2.0),
         (_rx(r"鞋櫃|鞋盒|鞋架|塑膠(袋|盒|箱)|收納箱|玄關"), 1.0),
         (_rx(r"除濕|乾燥劑|矽膠|竹炭|活性碳|通風|雪松|鞋楦|防潮箱|電風扇"), 1.5),
@@ -418,7 +418,7 @@ _PATTERNS_ZH: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (_rx(r"酒精|白醋|醋|漂白|小蘇打|雙氧水|茶樹|紫外線|曬|冷凍|洗衣機|烘乾機|吹風機|暖氣|電暖器|報紙|烤箱|微波"), 1.5),
         (_rx(r"弄乾|晾乾|烘乾|吹乾|風乾|陰乾|怎麼乾|乾得|變乾|乾掉"), 1.5),
         (_rx(r"淋濕|濕透|泡水|淋雨|濕掉|弄濕|踩到水|積水|進水|濕濕"), 1.5),
-        (_rx(r"還能穿|丟掉|要丟|扔掉|能不能穿|可以穿嗎|換掉|更換|(要|該|需要|要不要|需不需要)換"), 2.0),
+        (_rx(r"還能穿|丟掉|要丟|該丟|丟了|扔掉|能不能穿|可以穿嗎|換掉|更換|(要|該|需要|要不要|需不需要)換"), 2.0),
         (_rx(r"已經.{0,4}(發|長)霉|(發|長)霉了"), 1.0),
     ),
     "general": (
@@ -512,6 +512,8 @@ def _keyword_scores(text: str) -> dict[str, float]:
 # leave punctuation out) a question opener such as "how do i" or "can i".
 _CLAUSE_BREAK = re.compile(
     r"[.?!。？！;；\n，,]+"
+    r"|\s*[\U0001F300-\U0001FAFF\u2600-\u27BF]+\s*"  # an emoji ends a clause (長了一層白毛😭 要怎麼清)
+    r"|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])"  # so does a space between Chinese words (發霉 可以泡嗎)
     r"|(?<!\bhow)(?<!\bwhat)(?<!\bwhy)(?<!\bwhere)\s+"
     r"(?=(?:how (?:do|can|should|to|would)|what (?:should|do|can|now)|(?:can|should|could|do|does|must) (?:i|we|you)"
     r"|is (?:it|this|that|there)|are (?:they|these|those)|any (?:tips|ideas|way|advice))\b)"

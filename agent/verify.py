@@ -17,6 +17,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from shoeagent.agent.router import request
@@ -187,6 +189,44 @@ def copies_prompt_layout(text: str, sources: Sequence[Mapping[str, Any]]) -> boo
     return False
 
 
+# Where the prompt cut a long passage short (agent.nodes._prompt_text): a draft that copies the cut
+# ends a sentence in the middle ("migrate to the surface and crystallise,…").
+_CUT_OFF = re.compile(r"…|\.\.\.")
+_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+@lru_cache(maxsize=1)
+def _known_characters() -> frozenset[str]:
+    """Every Chinese character of the packaged knowledge files, the agent's prompts and its tools' texts.
+
+    Read as plain text (no YAML parsing): a few milliseconds, once per process.
+    """
+    from shoeagent.agent import prompts, tools
+    from shoeagent.knowledge.entries import default_directory
+
+    files = [*sorted(default_directory().glob("*.yaml")), Path(prompts.__file__), Path(tools.__file__)]
+    return frozenset(c for f in files if f.is_file() for c in _CJK_CHAR.findall(f.read_text(encoding="utf-8")))
+
+
+def foreign_characters(text: str, sources: Sequence[Mapping[str, Any]], question: str = "") -> list[str]:
+    """Chinese characters of ``text`` that no source, the question, the knowledge base or the prompts use.
+
+    The small model's slips in Chinese are characters from nowhere: "確誤查" for 確認檢查, "在镘菌常出現"
+    where two sentences ran together, "用煩清潔劑" for 中性清潔劑. The answer draws on about 1,500
+    characters (the knowledge files, the tools' texts and the prompts); a character outside them and
+    outside this question and these sources is a slip, never a word the answer needs.
+    """
+    found = set(_CJK_CHAR.findall(_CITATION.sub(" ", text)))
+    if not found:
+        return []
+    found -= _known_characters() | set(question)
+    for source in sources:
+        if not found:
+            break
+        found -= set(f"{source.get('title', '')} {source.get('text', '')}")
+    return sorted(found)
+
+
 def verify_draft(
     draft: str,
     sources: Sequence[Mapping[str, Any]],
@@ -232,6 +272,11 @@ def verify_draft(
         reasons.append(f"not in {'Chinese' if lang == 'zh' else 'English'}")
     elif lang == "zh" and any(c in _SIMPLIFIED_ONLY for c in body):
         reasons.append("Simplified instead of Traditional Chinese")
+    if _CUT_OFF.search(body) and not any(_CUT_OFF.search(str(s.get("text", ""))) for s in sources):
+        reasons.append("quotes a passage where the prompt cut it off (…)")
+    odd = foreign_characters(text, sources, question)
+    if odd:
+        reasons.append(f"characters that no source uses (a slip): {''.join(odd[:5])}")
 
     if len(text) < _MIN_CHARS.get(lang, 40):
         reasons.append("too short")
@@ -492,6 +537,7 @@ def _cite(sentence: str, n: int, lang: str) -> str:
 # Tools that compute from the user's own numbers or symptoms lead a composed answer; the generic
 # material_care sheet follows the knowledge passages.
 _LEADING_TOOLS = ("tool:mold_risk", "tool:dew_point", "tool:drying_plan", "tool:diagnose_symptoms")
+_NUMBER_TOOLS = ("tool:mold_risk", "tool:dew_point")
 _TOOL_PREFIX = re.compile(r"^\s*(?:Tool|工具)\s+[a-z_]+\s*(?:[(（][^)）]*[)）])?\s*[:：]\s*")
 
 
@@ -603,7 +649,9 @@ def cover_question_materials(
 
 _ALTERNATIVES = {
     "zh": re.compile(r"([\u3400-\u9fff]{2,3})(?:還是|或是|或者|(?<!或)或(?!許)|跟|和|與)(?:用|是|拿去|拿|去|把|直接)*([\u3400-\u9fff]{2,3})"),
-    "en": re.compile(r"([a-z]+)\s+(?:or|vs\.?|versus)\s+(?:(?:a|an|the|on|in|with|some|just|use|using|put)\s+)*([a-z]+)"),
+    # After "or", articles and verbs are skipped, and so is "rubbing" ("vinegar or rubbing alcohol": the
+    # knowledge base says "70% alcohol").
+    "en": re.compile(r"([a-z]+)\s+(?:or|vs\.?|versus)\s+(?:(?:a|an|the|on|in|with|some|just|use|using|put|rubbing|isopropyl)\s+)*([a-z]+)"),
 }
 _CHOICE_ZH = re.compile(r"還是|或|哪|比較")
 """跟/和/與 join alternatives only in a question that asks to choose (酒精跟白醋哪個好)."""
@@ -686,7 +734,9 @@ def cover_alternatives(
     passage whose title names it gives its key-fact sentence closest to the question (else its
     first sentence naming the word), cited, at most ``max_added``, never past the length limit.
     Titles, not the answer's text, decide what is covered: "vinegar is gentler than alcohol" is an
-    answer about vinegar. Returns the answer and the ids of the sources added.
+    answer about vinegar. A cited title that names every alternative covers none of them: "vinegar or
+    alcohol, and what ratio?" answered only from "Shoes smell of vinegar or alcohol after cleaning"
+    never said how to use either. Returns the answer and the ids of the sources added.
     """
     if not answer.strip():
         return answer, []
@@ -696,9 +746,14 @@ def cover_alternatives(
     cited = set(citations(answer))
     kb = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
     text, added = answer.rstrip(), []
+    def covers(title: str, alternative: set[str]) -> bool:
+        # A title that names every alternative is about something they share ("Shoes smell of vinegar or
+        # alcohol after cleaning"), not about any one of them: it covers none.
+        return names_alternative(title, alternative, lang) and not all(names_alternative(title, a, lang) for a in wanted)
+
     for alternative in wanted:
         if len(added) >= max_added or any(
-            names_alternative(str(sources[i - 1].get("title", "")), alternative, lang) for i in cited if 0 < i <= len(sources)
+            covers(str(sources[i - 1].get("title", "")), alternative) for i in cited if 0 < i <= len(sources)
         ):
             continue
         index = next((i for i in kb if i + 1 not in cited and names_alternative(str(sources[i].get("title", "")), alternative, lang)), None)
@@ -984,7 +1039,9 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
     When the question asks several things (:func:`asks_several_things`: "a hair dryer or the sun?"),
     sentences are taken breadth first: each source's first choice, then each source's second, so
     each part hears from the passage about it rather than twice from the first (a leading tool's
-    sentences all come first). Otherwise the best passage says most. A sentence saying mostly what
+    sentences all come first). So it is after a risk or dew point computed from the user's numbers: they
+    answer the numbers, and the rest of the question is often the third passage's point ("80-90% at home,
+    how long until wet shoes mold?"). Otherwise the best passage says most. A sentence saying mostly what
     an earlier pick said is skipped. They are printed grouped by source, in rank order. A leading
     tool's sentences count as one against ``max_sentences``, so the passages get three: a diagnosis's
     verdict and its standard advice used to leave room for two passage sentences, and "is it black mold?
@@ -1014,7 +1071,10 @@ def compose_answer(sources: Sequence[Mapping[str, Any]], lang: str, max_sentence
     def leads(index: int) -> bool:  # a result computed from the user's own numbers: all of it, first
         return sources[index].get("id") in _LEADING_TOOLS
 
-    if asks_several_things(question, lang):
+    # A risk or dew point computed from the user's numbers answers those; the passages then answer the rest
+    # of the question (how long, how to store them), which is often the third passage's point ("80-90%,
+    # how long until it molds?"). A diagnosis is different: the passages explain the verdict, the first best.
+    if asks_several_things(question, lang) or any(sources[i].get("id") in _NUMBER_TOOLS for i, _ in choices):
         order = [(i, x) for turn in range(2) for i, chosen in choices
                  for x in ((chosen if turn == 0 else []) if leads(i) else chosen[turn : turn + 1])]
     else:

@@ -11,6 +11,7 @@ from shoeagent.agent.verify import (
     citations,
     complete_key_facts,
     compose_answer,
+    foreign_characters,
     is_repetitive,
     numbers,
     verify_draft,
@@ -89,6 +90,28 @@ def test_chinese_checks_language_and_script():
     assert "Simplified instead of Traditional Chinese" in simplified.reasons
 
 
+def test_a_chinese_slip_to_a_character_from_nowhere_fails_the_draft():
+    # Seen on the embedded model: two sentences run together through a character no source has (镘),
+    # and 中性 written as 煩. Words of the question, the sources and the knowledge base are not slips.
+    zh_sources = [{**SOURCES[0], "text": "相對濕度高於60-70%時容易發霉。鞋子應存放在50-60%以下。"}]
+    slip = verify_draft("鞋子應存放在50-60%以下，高於60-70%在镘菌容易發霉[1]。", zh_sources, lang="zh")
+    assert not slip.ok and any("镘" in r for r in slip.reasons)
+    assert foreign_characters("用煩清潔劑手洗[1]。", zh_sources) == ["煩"]
+    assert foreign_characters("用中性清潔劑手洗，再上保養油[1]。", zh_sources) == []  # knowledge-base words
+    assert foreign_characters("我的鞋墊有一股酸臭味[1]。", zh_sources, question="鞋墊酸臭") == []
+    assert foreign_characters("煩", [{"title": "使用者文件", "text": "煩惱"}]) == []  # a user's document says it
+
+
+def test_a_draft_that_copies_a_passage_cut_off_by_the_prompt_fails():
+    # The prompt shortens lower-ranked passages and marks the cut with "…"; copied, it ends a sentence midway.
+    cut = verify_draft("Store shoes at or below 50-60% RH so that mold…[1]", SOURCES, lang="en")
+    assert not cut.ok and any("cut it off" in r for r in cut.reasons)
+    whole = verify_draft("Store shoes at or below 50-60% RH [1]. Cold slows mold [1].", SOURCES, lang="en")
+    assert not any("cut it off" in r for r in whole.reasons)
+    quoting = [{**SOURCES[0], "text": SOURCES[0]["text"] + " Wait... then check again."}]
+    assert not any("cut it off" in r for r in verify_draft("Wait... then check again; store at 50-60% [1].", quoting, lang="en").reasons)
+
+
 def test_repetition_detector():
     assert is_repetitive("dry it dry it dry it dry it dry it dry it")
     assert is_repetitive("放在通風處放在通風處放在通風處放在通風處")
@@ -150,6 +173,24 @@ def test_compose_uses_key_fact_sentences_with_citations_and_leads_with_computed_
     assert "Store shoes at or below 50-60% RH [1]." in text
     assert "Cold slows mold" not in text  # no key fact in it
     assert numbers(text) <= numbers(" ".join(s["text"] for s in SOURCES))
+
+
+def test_compose_after_a_computed_risk_hears_from_every_passage_but_after_a_diagnosis_the_first_says_most():
+    # "80-90% at home, how long until wet shoes mold?": the risk answers the numbers, the third passage the question.
+    words = {1: ("plum rain brings", "dehumidifiers lower"), 2: ("leather absorbs", "glue softens"), 3: ("visible growth within", "warm weather speeds")}
+    passages = [
+        {"id": f"p{n}", "kind": "kb", "title": f"t{n}", "key_facts": [f"fact {n}a", f"fact {n}b"],
+         "text": f"Some {a} fact {n}a. Then {b} fact {n}b."}
+        for n, (a, b) in words.items()
+    ]
+
+    def tool(name: str) -> dict:
+        return {"id": f"tool:{name}", "kind": "tool", "title": name, "text": "The result is high. Act now.", "key_facts": []}
+
+    after_risk = compose_answer([*passages, tool("mold_risk")], "en", question="how long until my wet shoes mold")
+    assert after_risk.startswith("The result is high [4].") and "fact 3a" in after_risk and "fact 1b" not in after_risk
+    after_diagnosis = compose_answer([*passages, tool("diagnose_symptoms")], "en", question="white fuzz on my shoes")
+    assert "fact 1b" in after_diagnosis and "fact 3a" not in after_diagnosis
 
 
 def test_compose_in_chinese():
@@ -410,6 +451,7 @@ def test_the_alternatives_a_question_asks_about():
 
     assert question_alternatives("酒精跟白醋哪個除霉比較好？", "zh") == [{"酒精"}, {"白醋"}]
     assert question_alternatives("do silica gel packets or cedar shoe trees do anything", "en") == [{"packet"}, {"cedar"}]
+    assert question_alternatives("vinegar or rubbing alcohol for mouldy shoes?", "en") == [{"vinegar"}, {"alcohol"}]
     assert question_alternatives("皮鞋上白白的是發霉還是鹽漬？", "zh") == [{"鹽漬"}]  # mold is what every passage is about
     assert question_alternatives("鞋子和包包都發霉了怎麼辦", "zh") == []  # 和 without a choice to make
     assert question_alternatives("鞋墊發霉要換掉嗎", "zh") == []
@@ -432,6 +474,12 @@ def test_an_answer_about_one_alternative_hears_about_the_other():
     laces = {"id": "part-laces", "kind": "kb", "title": "鞋帶發霉", "text": "鞋帶很便宜，直接換新。", "key_facts": ["換新"]}
     insole = "鞋墊可以手洗[1]。"
     assert cover_alternatives(insole, [vinegar, laces], "鞋墊要洗一洗還是直接換新的？", "zh") == (insole, [])
+    # A cited passage whose title names both alternatives is about what they share, not about either.
+    smell = {"id": "odor-vinegar-smell-after-cleaning", "kind": "kb", "title": "清潔後鞋子有白醋或酒精的味道",
+             "text": "用白醋擦過後有醋味是正常的，乾了就會變淡。", "key_facts": ["變淡"]}
+    aside = "用白醋擦過後有醋味是正常的，乾了就會變淡[1]。"
+    added, ids = cover_alternatives(aside, [smell, vinegar, alcohol], "酒精跟白醋哪個除霉比較好？", "zh")
+    assert ids == ["clean-alcohol-70", "clean-vinegar"] and "1:1" in added and "70%" in added
 
 
 def test_a_semicolon_before_or_does_not_end_a_chinese_sentence():
