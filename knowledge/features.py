@@ -26,7 +26,8 @@ from pathlib import Path
 # v6: the full Simplified -> Traditional character table (data/simplified_chars.tsv), 曲霉 -> 麴霉.
 # v7: the "share" group (borrowing, lending and second-hand shoes).
 # v9: regional words for rain boots (gumboots, rainboots, welly) and 雨靴, 膠鞋, 水鞋.
-FEATURES_VERSION = 9
+# v10: 84消毒液 (mainland China's household bleach, named after its brand) is bleach.
+FEATURES_VERSION = 10
 
 _SIMPLIFIED = (
     "霉湿气异脏洁净干脚袜药处预晒阳风温垫柜纸报变颜点绿发长运动胶带内层细养护剂机过敏癣痒闻储纳节汗衬缝线损坏开软弹缓冲击轻"
@@ -133,7 +134,7 @@ SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sweat": (("sweat", "sweaty", "perspiration", "perspire"), ("汗", "流汗")),
     "alcohol": (("alcohol", "ethanol", "isopropyl", "rubbing"), ("酒精",)),
     "vinegar": (("vinegar",), ("醋",)),
-    "bleach": (("bleach", "chlorine", "clorox", "hypochlorite"), ("漂白", "氯")),
+    "bleach": (("bleach", "chlorine", "clorox", "hypochlorite"), ("漂白", "氯", "84消毒")),
     "baking_soda": (("baking", "soda", "bicarbonate"), ("小蘇打",)),
     "charcoal": (("charcoal", "carbon", "bamboo"), ("竹炭", "活性碳", "活性炭", "木炭")),
     # Scents that cover a smell (v8): perfume, Febreze, 香水 meet the deodorant-spray entry's "fragrance".

@@ -256,6 +256,8 @@ def test_question_words_and_word_forms_that_carry_meaning():
     assert "w:wear" in features("worn all day") and "w:dry" in features("dried overnight")
     assert "s:harm" in features("is it dangerous") and "s:harm" in features("對身體有害嗎")
     assert "s:harm" not in features("is it safe")  # "safe" also asks about humidity and storage
+    # Mainland China's household bleach goes by its brand, 84 (Simplified, as users type it).
+    assert "s:bleach" in features("运动鞋能用84消毒液洗吗") and "s:bleach" not in features("用酒精消毒")
 
 
 def test_near_certain_hits_stay_apart_by_margin(kb):
