@@ -173,7 +173,8 @@ _SHOE = _rx(
     r"|oxfords?|brogues?|clogs?|crocs|wellies|wellys?|wellingtons?|gumboots?|rainboots?|galoshes|cleats|outsoles?|midsoles?|shoelaces?|laces"
     r"|heels|moccasins?|espadrilles?|footbeds?|uppers?|birkenstocks?|stilettos?"
     # Parts and accessories that only footwear has.
-    r"|welts?|toe ?box(es)?|toe ?caps?|heel ?counters?|heel ?tabs?|vamps?|shoe ?trees?|shoe ?horns?|sock ?liners?"
+    r"|welts?|toe ?box(es)?|toe ?caps?|heel ?counters?|heel ?tabs?|heel ?cups?|vamps?|shoe ?trees?|shoe ?horns?|sock ?liners?"
+    r"|(?<!dover )(?<!lemon )soles?(?! (reason|purpose|owner|trader|proprietor|survivor|responsibility))(?! of (my|your|his|her|the) feet)|treads?"
     r"|(tongue|collar)s? (and|&|or) (the )?(tongue|collar)s?)\b"
     r"|鞋|靴|屐|沿條|腳床|中底|大底"
 )

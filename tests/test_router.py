@@ -49,6 +49,23 @@ def test_regional_words_for_rain_boots_are_shoes(question):
     assert decision.route != "out_of_scope" and decision.confirmed
 
 
+@pytest.mark.parametrize("question", [
+    "heel cup inside is soft and moldy",  # "cup" had made it an object other than shoes
+    "white stuff stuck in the sole treads",
+    "yellow line along where the sole is glued on",
+])
+def test_a_shoes_parts_name_the_shoe(question):
+    assert classify(question).route != "out_of_scope"
+
+
+@pytest.mark.parametrize("question", [
+    "my dover sole fillet went moldy in the fridge",
+    "the sole reason I ask: mold on walls",
+])
+def test_sole_as_a_fish_or_as_only_is_not_a_shoe(question):
+    assert classify(question).route == "out_of_scope"
+
+
 def test_confirmed_only_when_the_rules_saw_the_domain():
     assert not classify("no bleach on leather, and never mix cleaners, explain it simply pls").confirmed  # classifier's call
     assert not classify("How do I bake sourdough bread?").confirmed
