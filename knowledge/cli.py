@@ -236,8 +236,11 @@ def _print_eval(result: dict[str, Any], failures: bool) -> None:
     row("all", result)
     for lang, m in result["per_lang"].items():
         row(lang, m)
+    def label(split: str, role: str | None) -> str:
+        return f"{split} (held out)" if role == "held_out" else split
+
     for split, m in result["per_split"].items():
-        row(split, m)
+        row(label(split, m.get("role")), m)
         for lang, lm in m["per_lang"].items():
             row(f"{split} {lang}", lm)
     for kind, m in result["per_kind"].items():
@@ -249,7 +252,7 @@ def _print_eval(result: dict[str, Any], failures: bool) -> None:
         for header in ("set", "OOD rej", "false ref"):
             gate.add_column(header, justify="right" if header != "set" else "left")
         for split, m in result["agent_gate"].items():
-            for name, lm in [(split, m), *((f"{split} {lang}", v) for lang, v in m["per_lang"].items())]:
+            for name, lm in [(label(split, m.get("role")), m), *((f"{split} {lang}", v) for lang, v in m["per_lang"].items())]:
                 gate.add_row(name, *("-" if lm[c] is None else f"{lm[c]:.3f}" for c in ("ood_rejection", "false_refusal")))
         console.print(gate)
     for split, m in result["per_split"].items():

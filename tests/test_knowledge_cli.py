@@ -108,3 +108,17 @@ def test_eval_retrieval_json(run):
     held_out = data["agent_gate"]["retrieval_d"]
     assert held_out["role"] == "held_out" and 0.0 <= held_out["ood_rejection"] <= 1.0
     assert set(held_out["per_lang"]) == {"en", "zh"}
+
+
+def test_eval_table_marks_the_held_out_splits(capsys):
+    from shoeagent.knowledge.cli import _print_eval
+
+    m = {"n_queries": 2, "n_ood": 1, "hit_at_1": 1.0, "hit_at_3": 1.0, "mrr": 1.0, "ood_rejection": 1.0,
+         "false_refusal": 0.0, "raw_hit_at_3": 1.0}
+    split = {**m, "per_lang": {"en": m}, "best_threshold_on_this_split": 0.2}
+    result = {**m, "threshold": 0.2, "per_lang": {"en": m}, "per_kind": {},
+              "per_split": {"retrieval_a": {**split, "role": "tuning"}, "retrieval_f": {**split, "role": "held_out"}},
+              "failures": []}
+    _print_eval(result, failures=False)
+    out = capsys.readouterr().out
+    assert "retrieval_f (held out)" in out and "retrieval_a (held out)" not in out and "retrieval_a" in out
