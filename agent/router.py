@@ -368,7 +368,7 @@ _PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
     "general": (
         (_rx(r"\bwhy (do|does|did|are|is|would|can)\b.{0,40}\b(get|go|turn|become|grow|develop)\w*\b.{0,10}\b(mold\w*|mould\w*|mildew\w*)"), 2.5),
         (_rx(r"\b(what causes|cause of|causes|caused by|reason|reasons)\b"), 2.0),
-        (_rx(r"\bwhat (is|are) (mold|mould|mildew|mvocs?|fungi|fungus|spores?|dermatophytes?)\b"), 2.5),
+        (_rx(r"\bwhat (actually |exactly |really )?(is|are) (actually |exactly )?(mold|mould|mildew|mvocs?|fungi|fungus|spores?|dermatophytes?)\b"), 2.5),
         (_rx(r"\b(what|which) (kind|kinds|type|types|species|sort) of\b"), 2.0),
         (_rx(r"\b(aspergillus|penicillium|cladosporium|species|spores?|hyphae|mycel\w*|mvocs?|dermatophytes?)\b"), 1.5),
         (_rx(r"\b(more|less|most|least) (prone|likely|susceptible|resistant|vulnerable)\b|\bprone to\b"
@@ -379,7 +379,8 @@ _PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
              r"|\b(moldy|mouldy) (shoes|sneakers|boots|trainers)\b.{0,30}\bsmell"), 2.0),
         (_rx(r"\bwill the cold\b|\b(cold|winter) (weather|temperatures?|months|room|garage|car)\b"
              r"|\bfreezing (garage|car|room|weather|temperatures?|winter)\b|\bdoes (cold|heat) \w+"), 2.5),
-        (_rx(r"\bhow risky\b|\bis (that|this|it) (too )?(risky|dangerous|bad)\b"), 2.0),
+        (_rx(r"\bhow risky\b|\bis (that|this|it) (too )?(risky|dangerous|bad)\b"
+             r"|\bhow (worried|concerned|serious|dangerous|harmful)\b|\bshould (i|we) be (worried|concerned|freaking out)\b"), 2.0),
         (_rx(r"\b(health|harmful|dangerous|toxic|sick|risks?|affect\w*|effects?|contagious|spread)\b"), 1.5),
         (_rx(r"\bhow (fast|quickly|long|soon)\b|\bwhat temperature|\bdoes (cold|heat|freezing|winter)\b|\bgrow best\b"
              r"|\bfeed on\b|\bneed to grow\b"), 2.0),
@@ -423,7 +424,7 @@ _PATTERNS_ZH: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (_rx(r"已經.{0,4}(發|長)霉|(發|長)霉了"), 1.0),
     ),
     "general": (
-        (_rx(r"為什麼.{0,10}(發霉|長霉|霉)|為何.{0,8}霉|(發霉|長霉)的原因|原因|造成|是因為|由於|有關係|有關|關聯|相關"), 2.5),
+        (_rx(r"為什麼.{0,10}(發霉|長霉|霉)|為何.{0,8}霉|(發霉|長霉)的原因|原因|造成|是因為|由於|有關係|有關|關聯|相關|害的|害我|引起|導致"), 2.5),
         (_rx(r"什麼是|是什麼菌|黴菌是|霉菌是|什麼菌"), 2.0),
         (_rx(r"哪一?種|哪些|種類|類型"), 1.5),
         (_rx(r"材質.{0,8}(容易|不容易|比較|最)|最容易.{0,4}(發霉|長霉)"), 2.0),

@@ -28,6 +28,12 @@ from shoeagent.agent.router_eval import load_cases, main, measure
         ("My trainers got soaked, how do I dry them?", "treatment"),
         ("Why do shoes get moldy?", "general"),
         ("哪種材質的鞋子最容易發霉？", "general"),
+        # Asking what mold is, how worried to be, or whether the mold caused a symptom is basic knowledge.
+        ("what actually is mold? and why does it like my shoes", "general"),
+        ("found mold on my mom's slippers and she is on chemo, how worried should we be?", "general"),
+        ("每次打開鞋櫃就打噴嚏，是不是裡面鞋子發霉害的？", "general"),
+        # A request to clean beats the damage it wants to avoid (才不會傷到).
+        ("麂皮靴長了一層白毛 要怎麼清才不會傷到麂皮", "treatment"),
     ],
 )
 def test_clear_in_domain_routes(question, route):
