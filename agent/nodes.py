@@ -35,6 +35,7 @@ from shoeagent.agent.verify import (
     correct_citations,
     cover_alternatives,
     cover_contrast,
+    cover_health,
     cover_question_materials,
     keep_steps_whole,
     lead_with_tools,
@@ -428,6 +429,8 @@ _ADDITIONS: tuple[tuple[Callable[[str, State], tuple[str, Any]], str], ...] = (
      "the question asks whether to replace; added when to, from"),
     (lambda d, s: answer_whether_to_see_a_doctor(d, s.sources, s.question, s.lang),
      "the question asks whether to see a doctor; added when to, from"),
+    (lambda d, s: cover_health(d, s.sources, s.question, s.lang, s.health),
+     "the question describes symptoms; added what the health passage says, from"),
     (lambda d, s: say_what_instead(d, s.sources, s.lang), "added what to do instead of what the answer forbids, from"),
     (lambda d, s: keep_steps_whole(d, s.sources, s.lang), "put back the numbered steps the answer skipped, from"),
 )
@@ -489,6 +492,7 @@ def compose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     answer, _ = cover_contrast(answer, state.sources, state.question, state.lang)
     answer, _ = answer_whether_to_replace(answer, state.sources, state.question, state.lang)
     answer, _ = answer_whether_to_see_a_doctor(answer, state.sources, state.question, state.lang)
+    answer, _ = cover_health(answer, state.sources, state.question, state.lang, state.health)
     answer, _ = say_what_instead(answer, state.sources, state.lang)
     answer, _ = keep_steps_whole(answer, state.sources, state.lang)
     return {

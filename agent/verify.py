@@ -822,6 +822,42 @@ def cover_contrast(answer: str, sources: Sequence[Mapping[str, Any]], question: 
     return answer, ""
 
 
+def cover_health(answer: str, sources: Sequence[Mapping[str, Any]], question: str, lang: str, health: bool) -> tuple[str, str]:
+    """Add what a retrieved health passage says, when the question describes symptoms and no cited passage is about health.
+
+    "My mom is on chemo … found mold on her wool slippers, how worried should we be?": the draft
+    answered from the wool passage (how wool molds, how to air it) and the user never heard that a
+    weakened immune system makes mold riskier, though the high-risk-groups passage was retrieved. For a
+    health question (the router's flag), when no cited knowledge passage is of the health category, the
+    key-fact sentence (else the first) closest to the question of the best-ranked health passage is
+    added, cited, within the length limit. Returns the answer and the id of the passage added ("" for none).
+    """
+    text = answer.rstrip()
+    if not health or not text:
+        return answer, ""
+    cited = set(citations(text))
+    kb = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
+    if any(sources[i].get("category") == "health" for i in kb if i + 1 in cited):
+        return answer, ""
+    index = next((i for i in kb if sources[i].get("category") == "health"), None)
+    if index is None:
+        return answer, ""
+    sentences = split_sentences(str(sources[index].get("text", "")), lang)
+    facts = sources[index].get("key_facts") or []
+    carrying = _carrying_facts(sentences, facts) or sentences[:1]
+    said, plain = split_sentences(text, lang), normalize(text)
+    # Not a sentence the answer says already, in its words or in its facts (a second "wear an N95").
+    carrying = [
+        x for x in carrying
+        if _near_duplicate(x, said, lang) is None
+        and not ((stated := [f for f in facts if fact_present(f, normalize(x))]) and all(fact_present(f, plain) for f in stated))
+    ]
+    if not carrying:
+        return answer, ""
+    joined = _append_cited(text, _closest_to(question, carrying, lang), index, lang)
+    return (answer, "") if joined is None else (joined, str(sources[index].get("id", "")))
+
+
 _ADVISING_TOOLS = ("tool:diagnose_symptoms", "tool:material_care", "tool:drying_plan")
 
 

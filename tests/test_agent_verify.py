@@ -703,3 +703,22 @@ def test_a_sentence_cited_to_the_wrong_source_is_pointed_at_the_one_that_says_it
           {"title": "Vinegar", "text": "Wipe with white vinegar diluted 1:1 with water."}]
     assert correct_citations("Wear an N95 respirator, gloves and goggles when you brush mold off [2].", en, "en") == (
         "Wear an N95 respirator, gloves and goggles when you brush mold off [1].", 1)
+
+
+def test_a_health_question_hears_from_the_health_passage():
+    from shoeagent.agent.verify import cover_health
+
+    wool = {"id": "mat-wool-felt", "kind": "kb", "category": "materials", "title": "Wool and felt",
+            "text": "Damp wool can mold. Air wool slippers after use.", "key_facts": ["wool"]}
+    risk = {"id": "health-high-risk-groups", "kind": "kb", "category": "health", "title": "Who should be careful",
+            "text": "Mold spores are everywhere. People with a weakened immune system are more vulnerable to mold.",
+            "key_facts": ["weakened immune system"]}
+    draft = "Damp wool can mold [1]."
+    question = "my mom is on chemo and her wool slippers are moldy, how worried should we be?"
+    added, used = cover_health(draft, [wool, risk], question, "en", health=True)
+    assert used == "health-high-risk-groups" and added.endswith("more vulnerable to mold [2].")
+    assert cover_health(draft, [wool, risk], question, "en", health=False) == (draft, "")  # not a health question
+    cited = "Damp wool can mold [1]. People with a weakened immune system are more vulnerable to mold [2]."
+    assert cover_health(cited, [wool, risk], question, "en", health=True) == (cited, "")  # already heard
+    facts_said = "Damp wool can mold, and a weakened immune system makes it riskier [1]."
+    assert cover_health(facts_said, [wool, risk], question, "en", health=True) == (facts_said, "")  # its fact is said
