@@ -484,6 +484,12 @@ def _carrying_facts(sentences: Sequence[str], facts: Sequence[str]) -> list[str]
     return [x for x in sentences if any(fact_present(f, normalize(x)) for f in facts)]
 
 
+def _facts_said(sentence: str, facts: Sequence[str], answer_normalized: str) -> bool:
+    """Whether ``sentence`` carries some of ``facts`` and the (normalised) answer states all of those already."""
+    carried = [f for f in facts if fact_present(f, normalize(sentence))]
+    return bool(carried) and all(fact_present(f, answer_normalized) for f in carried)
+
+
 def _append_cited(text: str, sentence: str, index: int, lang: str) -> str | None:
     """``text`` with ``sentence`` appended and cited as source ``index + 1``; None past the length limit."""
     joined = f"{text}{'' if lang == 'zh' else ' '}{_cite(sentence, index + 1, lang)}"
@@ -746,6 +752,7 @@ def cover_alternatives(
     cited = set(citations(answer))
     kb = [i for i, s in enumerate(sources) if s.get("kind", "kb") == "kb"]
     text, added = answer.rstrip(), []
+
     def covers(title: str, alternative: set[str]) -> bool:
         # A title that names every alternative is about something they share ("Shoes smell of vinegar or
         # alcohol after cleaning"), not about any one of them: it covers none.
@@ -847,11 +854,7 @@ def cover_health(answer: str, sources: Sequence[Mapping[str, Any]], question: st
     carrying = _carrying_facts(sentences, facts) or sentences[:1]
     said, plain = split_sentences(text, lang), normalize(text)
     # Not a sentence the answer says already, in its words or in its facts (a second "wear an N95").
-    carrying = [
-        x for x in carrying
-        if _near_duplicate(x, said, lang) is None
-        and not ((stated := [f for f in facts if fact_present(f, normalize(x))]) and all(fact_present(f, plain) for f in stated))
-    ]
+    carrying = [x for x in carrying if _near_duplicate(x, said, lang) is None and not _facts_said(x, facts, plain)]
     if not carrying:
         return answer, ""
     joined = _append_cited(text, _closest_to(question, carrying, lang), index, lang)
@@ -1037,8 +1040,7 @@ def say_what_instead(answer: str, sources: Sequence[Mapping[str, Any]], lang: st
             stated = _near_duplicate(sentence, said, lang)
             if remedy is None or stated is None or _near_duplicate(remedy, said, lang) is not None:
                 continue
-            facts = [f for f in source.get("key_facts") or [] if fact_present(f, normalize(remedy))]
-            if facts and all(fact_present(f, normalize(text)) for f in facts):
+            if _facts_said(remedy, source.get("key_facts") or [], normalize(text)):
                 continue  # "dry at room temperature" said already, in other words
             joined = text.replace(stated, f"{stated}{'' if lang == 'zh' else ' '}{_cite(remedy, index + 1, lang)}", 1)
             if len(joined) > _MAX_CHARS.get(lang, 1200):

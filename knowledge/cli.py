@@ -236,6 +236,7 @@ def _print_eval(result: dict[str, Any], failures: bool) -> None:
     row("all", result)
     for lang, m in result["per_lang"].items():
         row(lang, m)
+
     def label(split: str, role: str | None) -> str:
         return f"{split} (held out)" if role == "held_out" else split
 
