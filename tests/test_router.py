@@ -8,9 +8,11 @@ import time
 import pytest
 
 from shoeagent.agent.evaluate import default_questions_path
+from shoeagent.agent import router
 from shoeagent.agent.router import ROUTES, RouteDecision, classify, correct_typos, normalize
 from shoeagent.agent.router_data import EXAMPLES
 from shoeagent.agent.router_eval import load_cases, main, measure
+from shoeagent.knowledge.entries import KnowledgeFileError
 
 
 @pytest.mark.parametrize(
@@ -280,8 +282,27 @@ def test_normalize_maps_simplified_to_traditional_and_unifies_mold_characters():
 
 def test_router_training_examples_are_not_in_the_evaluation_set():
     evaluation = {json.loads(line)["question"].strip().lower() for line in default_questions_path().open(encoding="utf-8")}
-    training = {text.strip().lower() for text, _route in EXAMPLES}
+    training = {text.strip().lower() for text, _route in EXAMPLES + tuple(router._knowledge_examples())}
     assert not evaluation & training
+
+
+def test_the_classifier_also_learns_from_the_knowledge_bases_example_questions(monkeypatch):
+    examples = router._knowledge_examples()
+    assert len(examples) > 5 * len(EXAMPLES)
+    assert {route for _text, route in examples} == {"diagnosis", "prevention", "treatment", "general"}
+    # A word only the knowledge base's questions use is in the classifier's vocabulary.
+    own = {f for text, _route in EXAMPLES for f in router._features(normalize(text))}
+    theirs = {f for text, _route in examples for f in router._features(normalize(text))} - own
+    assert theirs and theirs <= router._model().vocabulary
+    # A knowledge base that does not load leaves the router working on its own examples, with a warning.
+    def broken(*_args, **_kwargs):
+        raise KnowledgeFileError("entries/health.yaml", 3, "not a list")
+
+    monkeypatch.setattr("shoeagent.knowledge.entries.load_entries", broken)
+    monkeypatch.setattr(router, "_model", router._model.__wrapped__)
+    assert router._knowledge_examples() == []
+    assert not theirs & router._model().vocabulary
+    assert classify("my suede boots have white fuzzy spots, is it mold?").route == "diagnosis"
 
 
 @pytest.mark.parametrize(
