@@ -195,25 +195,39 @@ _CUT_OFF = re.compile(r"…|\.\.\.")
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
+_QUESTION_USES = 3
+
+
 @lru_cache(maxsize=1)
 def _known_characters() -> frozenset[str]:
-    """Every Chinese character of the packaged knowledge files, the agent's prompts and its tools' texts.
+    """Every Chinese character of the packaged entries' titles, bodies and key facts, the agent's prompts
+    and its tools' texts, and those that at least :data:`_QUESTION_USES` of the entries' example questions
+    write, read once per process.
 
-    Read as plain text (no YAML parsing): a few milliseconds, once per process.
+    The example questions are written as users type, slips included (瓢白水 for 漂白水): a character that
+    only one or two of them write is as likely a slip as a word, while one that many write is the users'
+    own word (一股霉味).
     """
     from shoeagent.agent import prompts, tools
-    from shoeagent.knowledge.entries import default_directory
+    from shoeagent.knowledge.entries import load_entries
 
-    files = [*sorted(default_directory().glob("*.yaml")), Path(prompts.__file__), Path(tools.__file__)]
-    return frozenset(c for f in files if f.is_file() for c in _CJK_CHAR.findall(f.read_text(encoding="utf-8")))
+    texts = [Path(prompts.__file__).read_text(encoding="utf-8"), Path(tools.__file__).read_text(encoding="utf-8")]
+    asked: Counter[str] = Counter()
+    for entry in load_entries():
+        for lang in entry.title:
+            texts += [entry.title[lang], entry.body[lang], *entry.key_facts.get(lang, [])]
+        for question in (q for questions in entry.questions.values() for q in questions):
+            asked.update(set(_CJK_CHAR.findall(question)))
+    known = {c for text in texts for c in _CJK_CHAR.findall(text)}
+    return frozenset(known | {c for c, uses in asked.items() if uses >= _QUESTION_USES})
 
 
 def foreign_characters(text: str, sources: Sequence[Mapping[str, Any]], question: str = "") -> list[str]:
     """Chinese characters of ``text`` that no source, the question, the knowledge base or the prompts use.
 
     The small model's slips in Chinese are characters from nowhere: "確誤查" for 確認檢查, "在镘菌常出現"
-    where two sentences ran together, "用煩清潔劑" for 中性清潔劑. The answer draws on about 1,500
-    characters (the knowledge files, the tools' texts and the prompts); a character outside them and
+    where two sentences ran together, "用煩清潔劑" for 中性清潔劑. The answer draws on about 1,300
+    characters (:func:`_known_characters`); a character outside them and
     outside this question and these sources is a slip, never a word the answer needs.
     """
     found = set(_CJK_CHAR.findall(_CITATION.sub(" ", text)))

@@ -21,6 +21,11 @@ Splits and their roles (:data:`TUNING_SPLITS`, :data:`HELD_OUT_SPLITS`):
   symptoms, vulnerable people, rubber and foam shoes, damp places), and it is fitted on
   (:func:`halves_check` measures what that adds). Four of its questions that D already had word for
   word were dropped.
+* ``retrieval_g`` (389 queries, 57 out of domain) was written blind the same way by a helper in the
+  eighteenth session and was tuning data from its first run: it showed the models and the threshold
+  fitted without it, then joined the fit (the threshold rose from 0.2265 to 0.327, because its English
+  traps about polishing and cleaning shoes that are not moldy score high). 11 of the 400 queries it was
+  written with were dropped because another split already had them word for word.
 * ``retrieval_ood`` (126 out-of-domain questions, tuning only) gives the answerability model and the
   threshold more than the splits' own out-of-domain examples to learn from.
 * ``retrieval_d`` is *held out*: 388 queries (60 out of domain) written blind by someone who saw only
@@ -54,7 +59,7 @@ from typing import Any
 
 KINDS = ("paraphrase", "colloquial", "typo", "short", "long", "simplified", "ood")
 EVAL_K = 10
-TUNING_SPLITS = ("retrieval_a", "retrieval_b", "retrieval_c", "retrieval_e", "retrieval_ood")
+TUNING_SPLITS = ("retrieval_a", "retrieval_b", "retrieval_c", "retrieval_e", "retrieval_g", "retrieval_ood")
 HELD_OUT_SPLITS = ("retrieval_d", "retrieval_f")
 # The agent must decline at least this share of out-of-domain questions; the threshold is chosen to
 # meet it on the tuning splits with as few refusals of in-domain questions as possible.

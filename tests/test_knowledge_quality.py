@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shoeagent.knowledge import store
+from shoeagent.knowledge.entries import load_entries
 
 
 def assert_reaches(kb, query, expected):
@@ -121,6 +122,16 @@ def test_simplified_chinese_questions_reach_the_entry(kb, query, expected):
 def test_chinese_homophone_typos_are_corrected_and_real_words_kept(kb, typed, meant):
     kb.search("warm up")  # builds the speller
     assert kb._speller.correct(typed) == meant
+
+
+def test_typos_in_the_example_questions_do_not_teach_the_speller(kb):
+    # Example questions are written as users type, typos included; the speller learns from the entries.
+    questions = " ".join(q for e in load_entries() for qs in e.questions.values() for q in qs)
+    assert "sneekers" in questions and "竹碳包" in questions and "除濕基" in questions
+    kb.search("warm up")
+    assert kb._speller.correct("my sneekers smell musty") == "my sneakers smell musty"
+    assert kb._speller.correct("竹碳包有用嗎") == "竹炭包有用嗎"
+    assert kb._speller.correct("除濕基要開多久") == "除濕機要開多久"
 
 
 @pytest.mark.parametrize(
