@@ -7,6 +7,11 @@
 * ``questions_blind2.jsonl`` (80): written the same way; tuning data after its first run.
 * ``questions_blind3.jsonl`` (60): written the same way, held out: run it (``--questions``) to
   measure, never to choose anything.
+* ``questions_blind4.jsonl`` and ``questions_blind5.jsonl`` (72 each): written the same way; tuning
+  data after their first run.
+* ``questions_blind6.jsonl`` (71): written the same way in the eighteenth session (its one question the
+  original set already had was dropped); its first run measured that session's changes against the code
+  before them, and it is tuning data since.
 
 Routes follow what the user asks for. ``diagnosis`` is about the shoes (is this mold?); symptoms on
 the user's body set ``health``, and "is my rash from the mold?" is ``general``.

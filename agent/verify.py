@@ -751,7 +751,7 @@ def cover_alternatives(
     "Do silica gel packets or cedar shoe trees do anything?" retrieves a passage on each; the small
     model answers from the first and the user hears nothing about cedar. For each word of
     :func:`question_alternatives` that no cited source's title names, the first uncited knowledge
-    passage whose title names it gives its key-fact sentence closest to the question (else its
+    passage whose title names it (one naming it alone first) gives its key-fact sentence closest to the question (else its
     first sentence naming the word), cited, at most ``max_added``, never past the length limit.
     Titles, not the answer's text, decide what is covered: "vinegar is gentler than alcohol" is an
     answer about vinegar. A cited title that names every alternative covers none of them: "vinegar or
@@ -777,7 +777,9 @@ def cover_alternatives(
             covers(str(sources[i - 1].get("title", "")), alternative) for i in cited if 0 < i <= len(sources)
         ):
             continue
-        index = next((i for i in kb if i + 1 not in cited and names_alternative(str(sources[i].get("title", "")), alternative, lang)), None)
+        naming = [i for i in kb if i + 1 not in cited and names_alternative(str(sources[i].get("title", "")), alternative, lang)]
+        # The passage about this alternative alone before one about what they share.
+        index = next((i for i in naming if covers(str(sources[i].get("title", "")), alternative)), naming[0] if naming else None)
         if index is None:
             continue
         source = sources[index]

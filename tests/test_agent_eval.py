@@ -71,7 +71,7 @@ def test_every_key_fact_is_stated_in_the_knowledge_base(questions):
     assert missing == []
 
 
-@pytest.mark.parametrize(("name", "prefix", "size"), [("blind1", "h", 72), ("blind2", "b", 80), ("blind3", "c", 60)])
+@pytest.mark.parametrize(("name", "prefix", "size"), [("blind1", "h", 72), ("blind2", "b", 80), ("blind3", "c", 60), ("blind4", "d", 72), ("blind5", "e", 72), ("blind6", "f", 71)])
 def test_blind_sets_are_well_formed_and_grounded(name, prefix, size):
     """The blind sets (written from a topic list by someone who never ran the system): same checks."""
     from shoeagent.knowledge.entries import load_entries

@@ -480,6 +480,9 @@ def test_an_answer_about_one_alternative_hears_about_the_other():
     aside = "用白醋擦過後有醋味是正常的，乾了就會變淡[1]。"
     added, ids = cover_alternatives(aside, [smell, vinegar, alcohol], "酒精跟白醋哪個除霉比較好？", "zh")
     assert ids == ["clean-alcohol-70", "clean-vinegar"] and "1:1" in added and "70%" in added
+    # Nor is it the passage to add for the alternative the answer left out, when one about that alone was found.
+    added, ids = cover_alternatives(draft, [vinegar, smell, alcohol], "酒精跟白醋哪個除霉比較好？", "zh")
+    assert ids == ["clean-alcohol-70"] and added == draft + "酒精要用 70% 左右的濃度[3]。"
 
 
 def test_a_semicolon_before_or_does_not_end_a_chinese_sentence():
