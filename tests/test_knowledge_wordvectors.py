@@ -72,9 +72,10 @@ def _without_word_vectors(kb, monkeypatch):
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        # Split E (blind, tuning) questions that only the word vectors bring into the top three.
-        ("How do I get rid of a mildew smell in shoes?", {"odor-airing-sunlight", "odor-baking-soda"}),
-        ("Does spraying perfume in shoes get rid of the musty smell?", {"odor-sprays-masking"}),
+        # Tuning-split questions that only the word vectors bring into the top three (split E's mildew-smell
+        # and perfume questions were, until the entries gained example questions that word them so).
+        ("how to get rid of mold on suade shoes", {"clean-suede-nubuck"}),
+        ("what conditions does mold need to grow inside a shoe", {"basics-four-needs", "basics-why-shoes-mold"}),
         ("Are mold spores already on my shoes before any mold becomes visible?", {"basics-spores-everywhere"}),
     ],
 )

@@ -82,9 +82,10 @@ def test_empty_and_huge_texts(vectors):
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        # Tuning-split questions (C and E) that only the Chinese vectors bring into the top three.
-        ("鞋底發霉後變很滑", "perf-grip-loss"),
-        ("鞋子 黑斑 去除", "effect-stains-discoloration"),
+        # Tuning-split questions (E) that only the Chinese vectors bring into the top three (C's 鞋底發霉後變很滑
+        # and E's 鞋子 黑斑 去除 were, until the entries gained more example questions).
+        ("除霉噴霧直接噴在鞋子上安全嗎？會不會褪色啊", "health-cleaning-chemicals-safety"),
+        ("登山鞋收在儲藏室一整年，要去爬合歡山前才發現發霉，清一清還能穿去爬嗎？", "perf-hiking-boots"),
     ],
 )
 def test_chinese_vectors_bring_a_paraphrase_into_the_top_three(kb, query, expected):
