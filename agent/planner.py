@@ -232,9 +232,19 @@ _NO_SMELL = re.compile(
 )
 
 
+# Symptoms on the user's body are not marks on the shoe: "腳底很癢又一直脫皮" is peeling skin, not a peeling
+# PU coating, and "the skin between my toes is cracking" is not cracked leather.
+_ON_THE_BODY = re.compile(
+    r"\b(skin|feet|foot|toes?|soles? of my feet|heels? of my feet)\b[^.?!,;]{0,25}?\b(peel\w*|crack\w*|flak\w*|scal\w*)"
+    r"|\b(peel\w*|crack\w*|flak\w*|scaly)\s+(skin|feet|toes?)\b"
+    r"|(腳|脚|足|趾|皮膚|皮肤|手)[^，。？！,?!；;]{0,6}?(脫皮|脱皮|龜裂|龟裂|裂開|裂开|剝落|剥落)"
+)
+
+
 def extract(question: str) -> Extracted:
     """Read numbers, materials and descriptions of marks out of an English or Chinese question."""
     text = _prepare(question)
+    marks = _ON_THE_BODY.sub(" ", text)
     temperature = extract_temperature(text)
     smells = _find_terms(text, _SMELLS)
     if _NO_SMELL.search(text):  # "no musty smell" is the absence of a smell, not a musty one
@@ -245,7 +255,7 @@ def extract(question: str) -> Extracted:
         hours=extract_hours(text),
         materials=find_materials(question),
         colours=_find_terms(text, _COLOURS),
-        textures=_find_terms(text, _TEXTURES),
+        textures=_find_terms(marks, _TEXTURES),
         smells=smells,
         locations=_find_terms(text, _LOCATIONS),
     )

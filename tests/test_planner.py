@@ -104,6 +104,22 @@ def test_no_musty_smell_is_read_as_no_smell():
     assert extract("white film, no musty smell").smells == ["no smell"]
 
 
+@pytest.mark.parametrize(
+    ("question", "textures"),
+    [
+        # Peeling skin is a symptom, not a mark on the shoe (it made the diagnosis "PU hydrolysis").
+        ("腳底很癢又一直脫皮，是香港腳嗎？還是鞋子發霉造成的？", []),
+        ("my feet itch and the skin between my toes is peeling. athlete's foot from my moldy shoes?", []),
+        ("腳趾縫很癢又脫皮，鞋墊上有黑點", ["spots"]),
+        # The shoe's own peeling still counts.
+        ("合成皮鞋面一直脫皮 是發霉嗎", ["flaking"]),
+        ("my PU sneakers are peeling, is that mold?", ["flaking"]),
+    ],
+)
+def test_symptoms_on_the_body_are_not_marks_on_the_shoe(question, textures):
+    assert extract(question).textures == textures
+
+
 # ------------------------------------------------------------------------------------------ planning
 
 
