@@ -24,6 +24,7 @@ from shoeagent.agent.router import with_shoe_said
 from shoeagent.agent.safety import MAX_QUESTION_CHARS, clean_passage, clean_text, is_injection, leaks_prompt, neutralize
 from shoeagent.agent.state import State
 from shoeagent.agent.verify import (
+    about_alternative,
     alternative_searches,
     answer_the_request,
     answer_whether_to_replace,
@@ -219,11 +220,11 @@ def _with_each_alternative(
     alternatives = [units for units, _ in searches]
     out = list(sources)
     for units, query in searches:
-        if any(names_alternative(str(s["title"]), units, state.lang) for s in out):
+        if any(about_alternative(str(s["title"]), units, alternatives, state.lang) for s in out):
             continue
         taken = {s["id"] for s in out}
         hit = next((h for h in (_source_from_hit(x, state.lang) for x in search(query, k=3, route=route_filter, lang=state.lang))
-                    if h["id"] not in taken and names_alternative(h["title"], units, state.lang)), None)
+                    if h["id"] not in taken and about_alternative(h["title"], units, alternatives, state.lang)), None)
         if hit is None or (hit["score"] < threshold and not state.scope_confirmed):
             continue
         if len(out) < limit:

@@ -193,6 +193,8 @@ def copies_prompt_layout(text: str, sources: Sequence[Mapping[str, Any]]) -> boo
 # ends a sentence in the middle ("migrate to the surface and crystallise,…").
 _CUT_OFF = re.compile(r"…|\.\.\.")
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_ACCENTED = re.compile(r"[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]")
+"""Latin letters with accents: neither the knowledge base nor the prompts use one ("並不接這方ú" was a slip)."""
 
 
 _QUESTION_USES = 3
@@ -223,17 +225,20 @@ def _known_characters() -> frozenset[str]:
 
 
 def foreign_characters(text: str, sources: Sequence[Mapping[str, Any]], question: str = "") -> list[str]:
-    """Chinese characters of ``text`` that no source, the question, the knowledge base or the prompts use.
+    """Chinese characters of ``text`` that no source, the question, the knowledge base or the prompts use,
+    and accented Latin letters that no source or the question uses.
 
     The small model's slips in Chinese are characters from nowhere: "確誤查" for 確認檢查, "在镘菌常出現"
     where two sentences ran together, "用煩清潔劑" for 中性清潔劑. The answer draws on about 1,300
     characters (:func:`_known_characters`); a character outside them and
     outside this question and these sources is a slip, never a word the answer needs.
     """
-    found = set(_CJK_CHAR.findall(_CITATION.sub(" ", text)))
+    plain = _CITATION.sub(" ", text)
+    found = set(_CJK_CHAR.findall(plain)) - _known_characters()
+    found |= set(_ACCENTED.findall(plain))
     if not found:
         return []
-    found -= _known_characters() | set(question)
+    found -= set(question)
     for source in sources:
         if not found:
             break
@@ -730,6 +735,15 @@ def names_alternative(title: str, alternative: set[str], lang: str) -> bool:
     return bool(_units(title, lang) & alternative)
 
 
+def about_alternative(title: str, alternative: set[str], alternatives: Sequence[set[str]], lang: str) -> bool:
+    """Whether ``title`` is about ``alternative``: it names it, and not every one of ``alternatives``.
+
+    A title that names them all is about something they share ("Shoes smell of vinegar or alcohol after
+    cleaning"), not about either: an answer or a search that has it has heard about neither.
+    """
+    return names_alternative(title, alternative, lang) and not all(names_alternative(title, a, lang) for a in alternatives)
+
+
 _MORE_ASKS = {
     "zh": re.compile(r"[？?嗎][，,\s]*[\u3400-\u9fff]{2}|、"),
     "en": re.compile(r"\?\s*[a-z]{2}|,\s*(?:the\s+|a\s+)?[a-z]+(?:\s+[a-z]+)?,?\s+and\s"),
@@ -750,8 +764,8 @@ def cover_alternatives(
 
     "Do silica gel packets or cedar shoe trees do anything?" retrieves a passage on each; the small
     model answers from the first and the user hears nothing about cedar. For each word of
-    :func:`question_alternatives` that no cited source's title names, the first uncited knowledge
-    passage whose title names it (one naming it alone first) gives its key-fact sentence closest to the question (else its
+    :func:`question_alternatives` that no cited source's title is about (:func:`about_alternative`), the first
+    uncited knowledge passage whose title is about it gives its key-fact sentence closest to the question (else its
     first sentence naming the word), cited, at most ``max_added``, never past the length limit.
     Titles, not the answer's text, decide what is covered: "vinegar is gentler than alcohol" is an
     answer about vinegar. A cited title that names every alternative covers none of them: "vinegar or
@@ -768,18 +782,14 @@ def cover_alternatives(
     text, added = answer.rstrip(), []
 
     def covers(title: str, alternative: set[str]) -> bool:
-        # A title that names every alternative is about something they share ("Shoes smell of vinegar or
-        # alcohol after cleaning"), not about any one of them: it covers none.
-        return names_alternative(title, alternative, lang) and not all(names_alternative(title, a, lang) for a in wanted)
+        return about_alternative(title, alternative, wanted, lang)
 
     for alternative in wanted:
         if len(added) >= max_added or any(
             covers(str(sources[i - 1].get("title", "")), alternative) for i in cited if 0 < i <= len(sources)
         ):
             continue
-        naming = [i for i in kb if i + 1 not in cited and names_alternative(str(sources[i].get("title", "")), alternative, lang)]
-        # The passage about this alternative alone before one about what they share.
-        index = next((i for i in naming if covers(str(sources[i].get("title", "")), alternative)), naming[0] if naming else None)
+        index = next((i for i in kb if i + 1 not in cited and covers(str(sources[i].get("title", "")), alternative)), None)
         if index is None:
             continue
         source = sources[index]

@@ -241,6 +241,26 @@ def test_each_alternative_the_question_weighs_gets_a_passage_and_is_answered():
     assert [s.id for s in agent.ask("酒精還是白醋除霉比較好？").sources] == ["clean-vinegar", "clean-shoe-cabinet"]
 
 
+def test_a_passage_about_what_the_alternatives_share_does_not_stand_for_either():
+    # "酒精跟白醋哪個好": the first search found vinegar and "the smell of vinegar or alcohol after cleaning";
+    # that title names alcohol, but says nothing about cleaning with it, so alcohol is still searched for.
+    vinegar = FakeHit("clean-vinegar", "用白醋除霉", "白醋以 1:1 的比例加水稀釋，比酒精溫和。", score=0.9, key_facts=["1:1"])
+    smell = FakeHit("odor-vinegar-smell", "清潔後鞋子有白醋或酒精的味道", "醋味乾了就會變淡。", score=0.4, key_facts=["變淡"])
+    alcohol = FakeHit("clean-alcohol-70", "用 70% 酒精擦拭", "用布沾約 70% 的酒精擦拭發霉處。", score=0.15, key_facts=["70%"])
+
+    class Shared(Retriever):
+        def __call__(self, query, k=5, route=None, lang=None):
+            self.calls.append({"query": query, "k": k, "route": route, "lang": lang})
+            return [vinegar, smell, alcohol] if "白醋" not in query else [vinegar, smell]
+
+    retriever = Shared()
+    agent, _ = make_agent("白醋以 1:1 的比例加水稀釋，比酒精溫和[1]。", retriever=retriever,
+                          classify=lambda q: FakeDecision("treatment", confirmed=True))
+    answer = agent.ask("酒精跟白醋哪個除霉比較好？")
+    assert [s.id for s in answer.sources] == ["clean-vinegar", "odor-vinegar-smell", "clean-alcohol-70"]
+    assert "70% 的酒精擦拭發霉處[3]" in answer.text
+
+
 def test_a_question_whether_to_replace_is_answered_from_the_passage_that_says_when():
     foam = FakeHit("mat-foam", "泡棉鞋墊", "泡棉鞋墊可以用溫和清潔劑手洗，平放晾乾 24-48 小時。", stage="treatment",
                    lang="zh", key_facts=["手洗", "24-48 小時"])

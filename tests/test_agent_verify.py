@@ -100,6 +100,9 @@ def test_a_chinese_slip_to_a_character_from_nowhere_fails_the_draft():
     assert foreign_characters("用中性清潔劑手洗，再上保養油[1]。", zh_sources) == []  # knowledge-base words
     assert foreign_characters("我的鞋墊有一股酸臭味[1]。", zh_sources, question="鞋墊酸臭") == []
     assert foreign_characters("煩", [{"title": "使用者文件", "text": "煩惱"}]) == []  # a user's document says it
+    # Accented Latin letters are slips too, unless a source or the question has them.
+    assert foreign_characters("竹炭包與活性碳並不接這方ú，可以放在鞋內[1]。", zh_sources) == ["ú"]
+    assert foreign_characters("Wipe the suède gently [1].", [{"title": "Suède", "text": "Suède needs a brush."}]) == []
 
 
 def test_a_draft_that_copies_a_passage_cut_off_by_the_prompt_fails():
@@ -480,9 +483,10 @@ def test_an_answer_about_one_alternative_hears_about_the_other():
     aside = "用白醋擦過後有醋味是正常的，乾了就會變淡[1]。"
     added, ids = cover_alternatives(aside, [smell, vinegar, alcohol], "酒精跟白醋哪個除霉比較好？", "zh")
     assert ids == ["clean-alcohol-70", "clean-vinegar"] and "1:1" in added and "70%" in added
-    # Nor is it the passage to add for the alternative the answer left out, when one about that alone was found.
+    # Nor is it the passage to add for the alternative the answer left out: one about that alone is, or none.
     added, ids = cover_alternatives(draft, [vinegar, smell, alcohol], "酒精跟白醋哪個除霉比較好？", "zh")
     assert ids == ["clean-alcohol-70"] and added == draft + "酒精要用 70% 左右的濃度[3]。"
+    assert cover_alternatives(draft, [vinegar, smell], "酒精跟白醋哪個除霉比較好？", "zh") == (draft, [])
 
 
 def test_a_semicolon_before_or_does_not_end_a_chinese_sentence():
