@@ -502,10 +502,10 @@ def _knowledge_examples() -> list[tuple[str, Route]]:
     (:data:`KB_QUESTION_WEIGHT`; 0.3 routed 8 more of the 405 tuning-set questions right than none,
     1.0 only 2 more). Without a loadable knowledge base the router trains on its own examples.
     """
-    from shoeagent.knowledge.entries import KnowledgeFileError, load_entries
+    from shoeagent.knowledge.entries import KnowledgeFileError, packaged_entries
 
     try:
-        entries = load_entries()
+        entries = packaged_entries()
     except KnowledgeFileError as exc:
         log.warning("the router trains without the knowledge base's example questions: %s", exc)
         return []

@@ -211,11 +211,11 @@ def _known_characters() -> frozenset[str]:
     own word (一股霉味).
     """
     from shoeagent.agent import prompts, tools
-    from shoeagent.knowledge.entries import load_entries
+    from shoeagent.knowledge.entries import packaged_entries
 
     texts = [Path(prompts.__file__).read_text(encoding="utf-8"), Path(tools.__file__).read_text(encoding="utf-8")]
     asked: Counter[str] = Counter()
-    for entry in load_entries():
+    for entry in packaged_entries():
         for lang in entry.title:
             texts += [entry.title[lang], entry.body[lang], *entry.key_facts.get(lang, [])]
         for question in (q for questions in entry.questions.values() for q in questions):

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,13 @@ def load_entries(directory: Path | str | None = None) -> list[Entry]:
             seen[entry.id] = entry
             entries.append(entry)
     return entries
+
+
+@lru_cache(maxsize=1)
+def packaged_entries() -> tuple[Entry, ...]:
+    """The packaged entries (:func:`load_entries` of the default directory), parsed once per process for the
+    readers that only need their text: the router's classifier and verify's known characters."""
+    return tuple(load_entries())
 
 
 def load_file(path: Path) -> list[Entry]:

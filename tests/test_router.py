@@ -298,7 +298,7 @@ def test_the_classifier_also_learns_from_the_knowledge_bases_example_questions(m
     def broken(*_args, **_kwargs):
         raise KnowledgeFileError("entries/health.yaml", 3, "not a list")
 
-    monkeypatch.setattr("shoeagent.knowledge.entries.load_entries", broken)
+    monkeypatch.setattr("shoeagent.knowledge.entries.packaged_entries", broken)
     monkeypatch.setattr(router, "_model", router._model.__wrapped__)
     assert router._knowledge_examples() == []
     assert not theirs & router._model().vocabulary
